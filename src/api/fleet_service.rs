@@ -1,0 +1,124 @@
+//! daemonplane.v1.FleetService.
+
+use tonic::{Request, Response, Status};
+
+use super::convert;
+use super::status::to_status;
+use crate::fleet::{ApplyOutcome, Fleet};
+use crate::pb;
+use crate::pb::fleet_service_server::FleetService;
+
+/// The platform-facing service.
+#[derive(Clone)]
+pub struct FleetApi {
+    fleet: Fleet,
+}
+
+impl FleetApi {
+    pub fn new(fleet: Fleet) -> Self {
+        FleetApi { fleet }
+    }
+}
+
+#[tonic::async_trait]
+impl FleetService for FleetApi {
+    async fn register_cluster(
+        &self,
+        request: Request<pb::RegisterClusterRequest>,
+    ) -> Result<Response<pb::RegisterClusterResponse>, Status> {
+        let req = request.into_inner();
+        let (cluster, token) =
+            self.fleet.register_cluster(&req.name, req.labels.into_iter().collect()).await.map_err(to_status)?;
+        Ok(Response::new(pb::RegisterClusterResponse { cluster: Some(convert::cluster(cluster)), token }))
+    }
+
+    async fn list_clusters(
+        &self,
+        request: Request<pb::ListClustersRequest>,
+    ) -> Result<Response<pb::ListClustersResponse>, Status> {
+        let clusters = self.fleet.list_clusters(&request.into_inner().label_selector).await.map_err(to_status)?;
+        Ok(Response::new(pb::ListClustersResponse { clusters: clusters.into_iter().map(convert::cluster).collect() }))
+    }
+
+    async fn get_cluster(&self, request: Request<pb::GetClusterRequest>) -> Result<Response<pb::Cluster>, Status> {
+        let cluster = self.fleet.get_cluster(&request.into_inner().name).await.map_err(to_status)?;
+        Ok(Response::new(convert::cluster(cluster)))
+    }
+
+    async fn rotate_cluster_token(
+        &self,
+        request: Request<pb::RotateClusterTokenRequest>,
+    ) -> Result<Response<pb::RotateClusterTokenResponse>, Status> {
+        let (cluster, token) =
+            self.fleet.reset_cluster_token(&request.into_inner().name, true).await.map_err(to_status)?;
+        Ok(Response::new(pb::RotateClusterTokenResponse {
+            cluster: Some(convert::cluster(cluster)),
+            token: token.unwrap_or_default(),
+        }))
+    }
+
+    async fn revoke_cluster_token(
+        &self,
+        request: Request<pb::RevokeClusterTokenRequest>,
+    ) -> Result<Response<pb::Cluster>, Status> {
+        let (cluster, _) =
+            self.fleet.reset_cluster_token(&request.into_inner().name, false).await.map_err(to_status)?;
+        Ok(Response::new(convert::cluster(cluster)))
+    }
+
+    async fn apply_daemon_set(
+        &self,
+        request: Request<pb::ApplyDaemonSetRequest>,
+    ) -> Result<Response<pb::ApplyDaemonSetResponse>, Status> {
+        let req = request.into_inner();
+        let targets = req.targets.map(|t| t.clusters).unwrap_or_default();
+        let (view, outcome) = self.fleet.apply_daemon_set(&req.manifest, &targets).await.map_err(to_status)?;
+        let outcome = match outcome {
+            ApplyOutcome::Created => pb::ApplyOutcome::Created,
+            ApplyOutcome::Configured => pb::ApplyOutcome::Configured,
+            ApplyOutcome::Unchanged => pb::ApplyOutcome::Unchanged,
+        };
+        Ok(Response::new(pb::ApplyDaemonSetResponse {
+            daemonset: Some(convert::daemon_set(view)),
+            outcome: outcome as i32,
+        }))
+    }
+
+    async fn get_daemon_set(
+        &self,
+        request: Request<pb::GetDaemonSetRequest>,
+    ) -> Result<Response<pb::DaemonSet>, Status> {
+        let req = request.into_inner();
+        let view = self.fleet.get_daemon_set(&req.namespace, &req.name).await.map_err(to_status)?;
+        Ok(Response::new(convert::daemon_set(view)))
+    }
+
+    async fn list_daemon_sets(
+        &self,
+        request: Request<pb::ListDaemonSetsRequest>,
+    ) -> Result<Response<pb::ListDaemonSetsResponse>, Status> {
+        let views = self.fleet.list_daemon_sets(&request.into_inner().namespace).await.map_err(to_status)?;
+        Ok(Response::new(pb::ListDaemonSetsResponse {
+            daemonsets: views.into_iter().map(convert::daemon_set).collect(),
+        }))
+    }
+
+    async fn delete_daemon_set(
+        &self,
+        request: Request<pb::DeleteDaemonSetRequest>,
+    ) -> Result<Response<pb::DeleteDaemonSetResponse>, Status> {
+        let req = request.into_inner();
+        let orphan = match pb::DeletePropagation::try_from(req.propagation) {
+            Ok(pb::DeletePropagation::Orphan) => true,
+            Ok(pb::DeletePropagation::Background | pb::DeletePropagation::Unspecified) => false,
+            Err(_) => {
+                return Err(Status::invalid_argument(format!(
+                    "propagation: Unsupported value: {}: supported values: DELETE_PROPAGATION_BACKGROUND, DELETE_PROPAGATION_ORPHAN",
+                    req.propagation
+                )));
+            }
+        };
+        let view = self.fleet.delete_daemon_set(&req.namespace, &req.name, orphan).await.map_err(to_status)?;
+        Ok(Response::new(pb::DeleteDaemonSetResponse { daemonset: view.map(convert::daemon_set) }))
+    }
+}

@@ -1,0 +1,10 @@
+//! gRPC translation: protobuf in, model types to the fleet, protobuf out. No business logic lives here.
+
+mod convert;
+mod fleet_service;
+mod shim_service;
+mod status;
+
+pub use fleet_service::FleetApi;
+pub use shim_service::ShimApi;
+pub use status::to_status;

@@ -1,0 +1,60 @@
+//! A DaemonSet prepared for planning: its defaulted spec, current revision hash and compiled placement.
+
+use k8s_openapi::api::apps::v1::DaemonSetSpec;
+use k8s_openapi::api::core::v1::PodTemplateSpec;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
+
+use super::model::{Labels, Pod};
+use super::placement::PlacementPolicy;
+use super::selector::label_selector_matches;
+
+/// Everything the engine needs of one DaemonSet, built once per version and reused for every node.
+#[derive(Clone, Debug)]
+pub struct CompiledDaemonSet {
+    pub uid: String,
+    pub namespace: String,
+    pub name: String,
+    pub generation: i64,
+    /// controller-revision-hash of the current revision.
+    pub hash: String,
+    pub min_ready_seconds: i32,
+    pub selector: LabelSelector,
+    pub template: PodTemplateSpec,
+    pub policy: PlacementPolicy,
+}
+
+impl CompiledDaemonSet {
+    /// `spec` must be defaulted and validated.
+    pub fn new(uid: &str, namespace: &str, name: &str, generation: i64, spec: &DaemonSetSpec, hash: &str) -> Self {
+        CompiledDaemonSet {
+            uid: uid.to_string(),
+            namespace: namespace.to_string(),
+            name: name.to_string(),
+            generation,
+            hash: hash.to_string(),
+            min_ready_seconds: spec.min_ready_seconds.unwrap_or(0),
+            selector: spec.selector.clone(),
+            template: spec.template.clone(),
+            policy: PlacementPolicy::new(&spec.template),
+        }
+    }
+
+    /// The selector matches these labels.
+    pub fn selects(&self, labels: &Labels) -> bool {
+        label_selector_matches(&self.selector, labels)
+    }
+
+    /// ControllerRef-manager claim (reference 2.2) in the fleet world: a daemonplane pod in the DaemonSet's
+    /// namespace that no Kubernetes controller owns, whose labels match, and that is ours or an orphan (its
+    /// owner uid names no live DaemonSet). Ours with non-matching labels is released, i.e. not claimed.
+    pub fn claims(&self, pod: &Pod, is_live_owner: impl Fn(&str) -> bool) -> bool {
+        if pod.namespace != self.namespace || pod.controller.is_some() || !self.selects(&pod.labels) {
+            return false;
+        }
+        match pod.owner_uid() {
+            Some(uid) if uid == self.uid => true,
+            Some(uid) => !is_live_owner(uid),
+            None => true,
+        }
+    }
+}

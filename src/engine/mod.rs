@@ -1,0 +1,14 @@
+//! The pure heart of daemonplane: placement, per-node reconcile, revisions and status. No I/O, no clock, no
+//! async: time and state are arguments, and the same input always gives the same plan.
+
+pub mod daemonset;
+pub mod manage;
+pub mod manifest;
+pub mod model;
+pub mod placement;
+pub mod pod;
+pub mod revision;
+pub mod selector;
+pub mod status;
+pub mod validation;
+pub mod view;

@@ -1,0 +1,260 @@
+//! Applying, reading and deleting DaemonSets. Parsing, validation and revision choice are the engine's; this
+//! file sequences them with the store and publishes the new catalog.
+
+use std::collections::BTreeSet;
+
+use chrono::Utc;
+use k8s_openapi::api::apps::v1::DaemonSet;
+
+use super::{Fleet, FleetError, SessionInfo};
+use crate::engine::manifest::parse_daemon_set;
+use crate::engine::revision::{
+    CHANGE_CAUSE_ANNOTATION, HistoryEntry, canonical_json, canonical_template, construct_history, revision_name,
+};
+use crate::engine::status::StatusCounts;
+use crate::engine::validation::{set_defaults, validate_daemon_set, validate_daemon_set_update};
+use crate::store::{DaemonSetRecord, DaemonSetWrite, RevisionRecord, TargetRecord};
+
+/// Like kubectl apply's created / configured / unchanged.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ApplyOutcome {
+    Created,
+    Configured,
+    Unchanged,
+}
+
+/// A DaemonSet's status in one target cluster, with live session facts.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TargetView {
+    pub target: TargetRecord,
+    /// The cluster's shim is connected and its snapshot complete.
+    pub connected: bool,
+    pub actions_in_flight: i32,
+}
+
+/// A DaemonSet as reported to the platform.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DaemonSetView {
+    pub record: DaemonSetRecord,
+    pub targets: Vec<TargetView>,
+    /// Counters summed over the targets that are not being removed.
+    pub fleet: StatusCounts,
+}
+
+fn invalid(errors: impl IntoIterator<Item = String>) -> FleetError {
+    FleetError::InvalidArgument(errors.into_iter().collect::<Vec<_>>().join("; "))
+}
+
+impl Fleet {
+    /// Creates or updates a DaemonSet from a manifest and its target clusters.
+    pub async fn apply_daemon_set(
+        &self,
+        manifest: &str,
+        targets: &[String],
+    ) -> Result<(DaemonSetView, ApplyOutcome), FleetError> {
+        let mut applied = parse_daemon_set(manifest).map_err(|e| FleetError::InvalidArgument(e.to_string()))?;
+        // kubectl fills the namespace from its context; ours is "default".
+        if applied.metadata.namespace.as_deref().unwrap_or_default().is_empty() {
+            applied.metadata.namespace = Some("default".to_string());
+        }
+        // Server-owned fields are not the user's to set.
+        applied.status = None;
+        for field in [&mut applied.metadata.uid, &mut applied.metadata.resource_version] {
+            *field = None;
+        }
+        applied.metadata.generation = None;
+        let mut defaulted = applied.clone();
+        set_defaults(&mut defaulted);
+        let errors = validate_daemon_set(&defaulted);
+        if !errors.is_empty() {
+            return Err(invalid(errors.iter().map(ToString::to_string)));
+        }
+        let namespace = defaulted.metadata.namespace.clone().unwrap_or_default();
+        let name = defaulted.metadata.name.clone().unwrap_or_default();
+        let wanted: BTreeSet<String> = targets.iter().cloned().collect();
+        for cluster in &wanted {
+            if self.store().get_cluster(cluster).await?.is_none() {
+                return Err(FleetError::NotFound(format!("targets.clusters: cluster {cluster:?} not found")));
+            }
+        }
+        let manifest_json = canonical_json(&serde_json::to_value(&applied).expect("a DaemonSet serializes"));
+        let template = canonical_template(&defaulted.spec.template);
+        let change_cause =
+            defaulted.metadata.annotations.as_ref().and_then(|a| a.get(CHANGE_CAUSE_ANNOTATION)).cloned();
+
+        let _writes = self.inner.writes.lock().await;
+        let existing = self.store().get_daemonset(&namespace, &name).await?;
+        let now = Utc::now();
+        let (write, outcome) = match existing {
+            None => {
+                let current = construct_history(&[], &template, None);
+                let uid = uuid::Uuid::new_v4().to_string();
+                let record = DaemonSetRecord {
+                    uid,
+                    namespace: namespace.clone(),
+                    name: name.clone(),
+                    manifest: manifest_json,
+                    generation: 1,
+                    collision_count: current.collision_count,
+                    current_revision: current.revision,
+                    current_hash: current.hash.clone(),
+                    deleting: false,
+                    created_at: now,
+                    updated_at: now,
+                    targets: Vec::new(),
+                };
+                let revision = RevisionRecord {
+                    name: revision_name(&name, &current.hash),
+                    hash: current.hash,
+                    revision: current.revision,
+                    template,
+                    change_cause,
+                    created_at: now,
+                };
+                let targets = wanted.iter().map(|c| (c.clone(), false)).collect();
+                (
+                    DaemonSetWrite { daemonset: record, expected_generation: None, targets, revision },
+                    ApplyOutcome::Created,
+                )
+            }
+            Some(old) => {
+                if old.deleting {
+                    return Err(FleetError::FailedPrecondition(format!(
+                        "daemonset {namespace}/{name} is being deleted; apply it again once it is gone"
+                    )));
+                }
+                let old_ds: DaemonSet = serde_json::from_str(&old.manifest)
+                    .map_err(|e| FleetError::Internal(format!("stored manifest of {namespace}/{name}: {e}")))?;
+                let mut old_defaulted = old_ds;
+                set_defaults(&mut old_defaulted);
+                let errors = validate_daemon_set_update(&defaulted, &old_defaulted);
+                if !errors.is_empty() {
+                    return Err(invalid(errors.iter().map(ToString::to_string)));
+                }
+                // Every cluster not wanted any more has the DaemonSet's pods removed before its row goes.
+                let mut new_targets: Vec<(String, bool)> = wanted.iter().map(|c| (c.clone(), false)).collect();
+                new_targets.extend(
+                    old.targets.iter().filter(|t| !wanted.contains(&t.cluster)).map(|t| (t.cluster.clone(), true)),
+                );
+                new_targets.sort();
+                let mut old_targets: Vec<(String, bool)> =
+                    old.targets.iter().map(|t| (t.cluster.clone(), t.removing)).collect();
+                old_targets.sort();
+                if old.manifest == manifest_json && old_targets == new_targets {
+                    return Ok((self.view_of(old), ApplyOutcome::Unchanged));
+                }
+                // metadata.generation rises on spec changes only.
+                let spec_changed =
+                    serde_json::to_value(&old_defaulted.spec).ok() != serde_json::to_value(&defaulted.spec).ok();
+                let history: Vec<HistoryEntry> = self
+                    .store()
+                    .list_revisions(&old.uid)
+                    .await?
+                    .into_iter()
+                    .map(|r| HistoryEntry { hash: r.hash, revision: r.revision, template: r.template })
+                    .collect();
+                let current = construct_history(&history, &template, old.collision_count);
+                let revision = RevisionRecord {
+                    name: revision_name(&name, &current.hash),
+                    hash: current.hash.clone(),
+                    revision: current.revision,
+                    template,
+                    change_cause,
+                    created_at: now,
+                };
+                let record = DaemonSetRecord {
+                    manifest: manifest_json,
+                    generation: old.generation + i64::from(spec_changed),
+                    collision_count: current.collision_count,
+                    current_revision: current.revision,
+                    current_hash: current.hash,
+                    updated_at: now,
+                    targets: Vec::new(),
+                    ..old.clone()
+                };
+                let write = DaemonSetWrite {
+                    daemonset: record,
+                    expected_generation: Some(old.generation),
+                    targets: new_targets,
+                    revision,
+                };
+                (write, ApplyOutcome::Configured)
+            }
+        };
+        self.store().write_daemonset(&write).await?;
+        self.reload_catalog().await?;
+        let view = self.get_daemon_set(&namespace, &name).await?;
+        Ok((view, outcome))
+    }
+
+    pub async fn get_daemon_set(&self, namespace: &str, name: &str) -> Result<DaemonSetView, FleetError> {
+        let namespace = if namespace.is_empty() { "default" } else { namespace };
+        let record = self
+            .store()
+            .get_daemonset(namespace, name)
+            .await?
+            .ok_or_else(|| FleetError::NotFound(format!("daemonset {namespace}/{name} not found")))?;
+        Ok(self.view_of(record))
+    }
+
+    pub async fn list_daemon_sets(&self, namespace: &str) -> Result<Vec<DaemonSetView>, FleetError> {
+        let namespace = (!namespace.is_empty()).then_some(namespace);
+        let records = self.store().list_daemonsets(namespace).await?;
+        Ok(records.into_iter().map(|r| self.view_of(r)).collect())
+    }
+
+    /// Deletes a DaemonSet: `orphan` forgets it at once; otherwise its pods are deleted through the shims and
+    /// the DaemonSet goes once every target confirmed. Returns the DaemonSet while it still exists.
+    pub async fn delete_daemon_set(
+        &self,
+        namespace: &str,
+        name: &str,
+        orphan: bool,
+    ) -> Result<Option<DaemonSetView>, FleetError> {
+        let namespace = if namespace.is_empty() { "default" } else { namespace };
+        let _writes = self.inner.writes.lock().await;
+        let record = self
+            .store()
+            .get_daemonset(namespace, name)
+            .await?
+            .ok_or_else(|| FleetError::NotFound(format!("daemonset {namespace}/{name} not found")))?;
+        if orphan {
+            self.store().delete_daemonset(&record.uid).await?;
+        } else {
+            self.store().mark_daemonset_deleting(&record.uid).await?;
+            // A cluster whose shim never connected cannot hold pods of this DaemonSet.
+            for target in &record.targets {
+                let seen = self.store().get_cluster(&target.cluster).await?.is_some_and(|c| c.last_seen_at.is_some());
+                if !seen {
+                    self.store().finish_target_removal(&record.uid, &target.cluster).await?;
+                }
+            }
+            if record.targets.is_empty() {
+                self.store().delete_daemonset(&record.uid).await?;
+            }
+        }
+        self.reload_catalog().await?;
+        match self.store().get_daemonset(namespace, name).await? {
+            Some(r) => Ok(Some(self.view_of(r))),
+            None => Ok(None),
+        }
+    }
+
+    /// Adds live session facts to a stored DaemonSet.
+    pub(crate) fn view_of(&self, record: DaemonSetRecord) -> DaemonSetView {
+        let targets: Vec<TargetView> = record
+            .targets
+            .iter()
+            .map(|t| {
+                let session: Option<SessionInfo> = self.session_info(&t.cluster);
+                TargetView {
+                    connected: session.as_ref().is_some_and(|s| s.synced),
+                    actions_in_flight: session.and_then(|s| s.in_flight.get(&record.uid).copied()).unwrap_or(0),
+                    target: t.clone(),
+                }
+            })
+            .collect();
+        let fleet = StatusCounts::sum(targets.iter().filter(|t| !t.target.removing).map(|t| &t.target.status));
+        DaemonSetView { record, targets, fleet }
+    }
+}

@@ -1,0 +1,47 @@
+//! What crosses between the api layer and a cluster actor: shim events in, commands to the shim out. These
+//! are model types; api/ translates them to and from protobuf.
+
+use crate::engine::model::{Node, Pod};
+
+/// One message from a shim after its hello.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ShimEvent {
+    SnapshotChunk { snapshot_id: u64, nodes: Vec<Node>, pods: Vec<Pod>, last: bool },
+    NodeUpsert(Node),
+    NodeDelete { name: String, resource_version: String },
+    PodUpsert(Pod),
+    PodDelete { uid: String, resource_version: String },
+    ActionResult { action_id: String, succeeded: bool, message: String },
+    Heartbeat,
+}
+
+/// A pod action for the shim.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ShimAction {
+    Create { id: String, namespace: String, name: String, node: String, pod_json: String },
+    Delete { id: String, namespace: String, name: String, uid: String },
+}
+
+/// Why the service ends a session.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CloseReason {
+    /// A newer stream for the same cluster took over.
+    Replaced,
+    /// The cluster's token was rotated or revoked.
+    CredentialsRevoked,
+    /// No message within the heartbeat timeout.
+    HeartbeatTimeout,
+    /// The shim broke the protocol.
+    Protocol(String),
+    /// The store failed; the shim should reconnect.
+    Unavailable(String),
+}
+
+/// One message to a shim.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ToShim {
+    Welcome { cluster: String, heartbeat_interval_seconds: u32, max_message_bytes: u32 },
+    Action(ShimAction),
+    Resync { reason: String },
+    Close(CloseReason),
+}

@@ -1,0 +1,69 @@
+//! Durable state behind one [`Store`] trait: PostgreSQL in production, SQLite (a file) as the embedded default.
+//! This is the only module with SQL in it.
+
+mod records;
+mod sql;
+
+use async_trait::async_trait;
+
+pub use records::*;
+pub use sql::{PgStore, SqliteStore, connect};
+
+/// Errors a store reports; the api layer maps them to gRPC codes.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("{0} already exists")]
+    AlreadyExists(String),
+    #[error("{0} not found")]
+    NotFound(String),
+    /// Optimistic concurrency: someone else changed the row first.
+    #[error("conflict: {0}")]
+    Conflict(String),
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Everything daemonplane keeps durably. Both backends implement it with the same SQL.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Registers a cluster; `AlreadyExists` if the name is taken.
+    async fn create_cluster(&self, cluster: &ClusterRecord, token_hash: &str) -> StoreResult<()>;
+    async fn get_cluster(&self, name: &str) -> StoreResult<Option<ClusterRecord>>;
+    /// All clusters ordered by name.
+    async fn list_clusters(&self) -> StoreResult<Vec<ClusterRecord>>;
+    /// The cluster a token hash belongs to (none when unknown or revoked).
+    async fn cluster_by_token_hash(&self, token_hash: &str) -> StoreResult<Option<ClusterRecord>>;
+    /// Replaces (Some) or revokes (None) a cluster's token; `NotFound` for an unknown cluster.
+    async fn set_cluster_token(&self, name: &str, token_hash: Option<&str>) -> StoreResult<()>;
+    /// Records that the cluster's shim was seen.
+    async fn record_cluster_seen(&self, seen: &ClusterSeen) -> StoreResult<()>;
+
+    async fn get_daemonset(&self, namespace: &str, name: &str) -> StoreResult<Option<DaemonSetRecord>>;
+    /// DaemonSets ordered by namespace and name, of one namespace when given.
+    async fn list_daemonsets(&self, namespace: Option<&str>) -> StoreResult<Vec<DaemonSetRecord>>;
+    /// Creates or updates a DaemonSet, its targets and its current revision in one transaction.
+    /// `Conflict` when the stored generation is not `write.expected_generation`.
+    async fn write_daemonset(&self, write: &DaemonSetWrite) -> StoreResult<()>;
+    /// Marks a DaemonSet deleting and all its targets removing.
+    async fn mark_daemonset_deleting(&self, uid: &str) -> StoreResult<()>;
+    /// Deletes a DaemonSet with its targets and revisions.
+    async fn delete_daemonset(&self, uid: &str) -> StoreResult<()>;
+    /// Drops one target once its pods are gone; a deleting DaemonSet with no target left is deleted.
+    /// Returns true when the DaemonSet itself was deleted.
+    async fn finish_target_removal(&self, uid: &str, cluster: &str) -> StoreResult<bool>;
+    /// Stores a DaemonSet's status in one cluster.
+    async fn set_target_status(&self, uid: &str, cluster: &str, status: &StatusCounts) -> StoreResult<()>;
+    /// Revisions of a DaemonSet ordered by revision number.
+    async fn list_revisions(&self, uid: &str) -> StoreResult<Vec<RevisionRecord>>;
+
+    /// Commits an action before it is sent.
+    async fn insert_intents(&self, intents: &[ActionIntent]) -> StoreResult<()>;
+    /// Forgets actions whose effect is confirmed (or that failed).
+    async fn delete_intents(&self, ids: &[String]) -> StoreResult<()>;
+    /// Actions of a cluster not yet confirmed, oldest first.
+    async fn list_intents(&self, cluster: &str) -> StoreResult<Vec<ActionIntent>>;
+}
