@@ -8,15 +8,14 @@ use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
 use tonic::transport::Server;
 
-use crate::api::{FleetApi, ShimApi};
+use crate::api::{FleetApi, ShimApi, limit_request};
 use crate::fleet::{Fleet, FleetConfig};
 use crate::pb;
 use crate::pb::fleet_service_server::FleetServiceServer;
 use crate::pb::shim_service_server::ShimServiceServer;
 use crate::store::Store;
 
-/// The transport's own ceiling. Messages above the fleet's limit (4 MiB) but below this one are rejected with
-/// RESOURCE_EXHAUSTED by the services, which can say why; this only bounds what a peer can make us buffer.
+/// The codec's own ceiling, above the fleet's limit so that the limit layer, which can say why, answers first.
 const TRANSPORT_MAX_MESSAGE: usize = 64 * 1024 * 1024;
 
 /// Serves daemonplane on `listener` until `shutdown` completes.
@@ -26,6 +25,7 @@ pub async fn serve(
     config: FleetConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    let message_limit = config.max_message_bytes;
     let fleet = Fleet::new(store, config).await?;
     let (health_reporter, health) = tonic_health::server::health_reporter();
     health_reporter.set_serving::<FleetServiceServer<FleetApi>>().await;
@@ -47,6 +47,8 @@ pub async fn serve(
         .http2_keepalive_interval(Some(Duration::from_secs(20)))
         .http2_keepalive_timeout(Some(Duration::from_secs(20)))
         .trace_fn(|req| tracing::info_span!("grpc", path = %req.uri().path()))
+        // Every message of every service, unary or streamed, is at most the fleet's limit.
+        .layer(tower::util::MapRequestLayer::new(limit_request(message_limit)))
         .add_service(health)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)

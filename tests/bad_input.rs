@@ -127,6 +127,23 @@ async fn unknown_things_are_not_found_and_duplicates_already_exist(pool: sqlx::S
 }
 
 #[sqlx::test(migrations = "./migrations/sqlite")]
+async fn oversized_requests_are_resource_exhausted(pool: sqlx::SqlitePool) {
+    let server = server(pool).await;
+    let mut fleet = server.fleet().await;
+    register(&mut fleet, "c1").await;
+    // Just above the 4 MiB limit, and far above the codec's own ceiling: the same answer either way.
+    for size in [4 * 1024 * 1024 + 1, 65 * 1024 * 1024] {
+        let manifest = format!("{FLUENTD}\n# {}", "x".repeat(size));
+        let err = apply(&mut fleet, &manifest, &["c1"]).await.unwrap_err();
+        assert_eq!(err.code(), Code::ResourceExhausted, "{size}: {err:?}");
+        assert!(err.message().contains("4194304-byte limit"), "{err:?}");
+    }
+    // The connection is still good for the next request.
+    apply(&mut fleet, FLUENTD, &["c1"]).await.unwrap();
+    server.stop().await;
+}
+
+#[sqlx::test(migrations = "./migrations/sqlite")]
 async fn shim_credentials_are_checked(pool: sqlx::SqlitePool) {
     let server = server(pool).await;
     let mut fleet = server.fleet().await;

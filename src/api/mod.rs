@@ -2,9 +2,11 @@
 
 mod convert;
 mod fleet_service;
+mod limit;
 mod shim_service;
 mod status;
 
 pub use fleet_service::FleetApi;
+pub use limit::limit_request;
 pub use shim_service::ShimApi;
 pub use status::to_status;

@@ -4,7 +4,6 @@
 use std::pin::Pin;
 use std::time::Duration;
 
-use prost::Message as _;
 use tokio::sync::mpsc;
 use tokio_stream::Stream;
 use tokio_stream::wrappers::ReceiverStream;
@@ -45,17 +44,6 @@ fn bearer_token<T>(request: &Request<T>) -> Result<String, Status> {
         .or_else(|| value.strip_prefix("bearer "))
         .map(|t| t.trim().to_string())
         .ok_or_else(|| Status::unauthenticated("authorization metadata must be `Bearer <token>`"))
-}
-
-/// Rejects a message above the limit with RESOURCE_EXHAUSTED.
-fn check_size(message: &pb::ShimMessage, limit: usize) -> Result<(), Status> {
-    let len = message.encoded_len();
-    if len > limit {
-        return Err(Status::resource_exhausted(format!(
-            "message of {len} bytes exceeds the {limit}-byte limit; send snapshots in smaller chunks"
-        )));
-    }
-    Ok(())
 }
 
 /// A shim message after hello, as a model event.
@@ -143,13 +131,11 @@ impl ShimService for ShimApi {
     ) -> Result<Response<Self::ConnectStream>, Status> {
         let token = bearer_token(&request)?;
         let cluster = self.fleet.authenticate(&token).await.map_err(to_status)?;
-        let limit = self.fleet.config().max_message_bytes;
         let mut inbound = request.into_inner();
         let first = tokio::time::timeout(HELLO_TIMEOUT, inbound.message())
             .await
             .map_err(|_| Status::deadline_exceeded("no hello within 10 s"))??
             .ok_or_else(|| Status::invalid_argument("stream closed before hello"))?;
-        check_size(&first, limit)?;
         let Some(Kind::Hello(hello)) = first.kind else {
             return Err(Status::failed_precondition("the first message must be hello"));
         };
@@ -181,12 +167,14 @@ impl ShimService for ShimApi {
                     Ok(Some(m)) => m,
                     Ok(None) => break,
                     Err(status) => {
+                        // A refused message (size limit, bad encoding) is answered with its reason; a peer that
+                        // went away does not read it.
                         tracing::debug!(%status, "shim stream ended");
+                        let _ = tx.send(Err(status)).await;
                         break;
                     }
                 };
-                let event = check_size(&message, limit).and_then(|()| to_event(message));
-                match event {
+                match to_event(message) {
                     Ok(event) => {
                         if events.send(event).await.is_err() {
                             break;
