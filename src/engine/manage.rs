@@ -1,14 +1,19 @@
-//! Per-node reconcile (upstream syncDaemonSet -> manage -> podsShouldBeOnNode) and the status derived from
-//! the same pod map (reference sections 2 and 5). Pure: the clock and in-flight actions are arguments.
+//! Per-node reconcile (upstream syncDaemonSet -> manage -> podsShouldBeOnNode) and status (reference sections
+//! 2 and 5), kept incrementally: a [`Planner`] holds one outcome per node slot, so an event re-evaluates only
+//! the slots it touched, and a plan costs what is pending, not the cluster's size. Pure: the clock, in-flight
+//! actions and backoff state are arguments.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
 
+use super::backoff::FailedPodBackoff;
 use super::daemonset::CompiledDaemonSet;
 use super::model::{Pod, PodPhase};
+use super::placement::Placement;
 use super::status::StatusCounts;
-use super::view::ClusterView;
+use super::view::{ClusterView, Slot, SlotId};
 
 /// upstream BurstReplicas: at most this many creates, and separately deletes, per round.
 pub const DEFAULT_BURST: usize = 250;
@@ -35,7 +40,7 @@ pub enum DeleteReason {
     NodeNoLongerQualifies,
     /// More than one pod on the node; the one upstream keeps stays.
     Duplicate,
-    /// Phase Failed: replaced once it is gone.
+    /// Phase Failed: replaced once it is gone (with backoff).
     Failed,
     /// Phase Succeeded: replaced once it is gone.
     Succeeded,
@@ -67,43 +72,69 @@ impl PodDeletion {
     }
 }
 
-/// The outcome of one round for one DaemonSet in one cluster.
+/// The actions of one round for one DaemonSet in one cluster, and its status.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Plan {
-    /// Nodes that get a new pod, in node-name order.
+    /// Nodes that get a new pod, in slot order (node-name order for a snapshot).
     pub creates: Vec<String>,
     pub deletes: Vec<PodDeletion>,
     /// Status of the view as it is (before these actions take effect).
     pub status: StatusCounts,
+    /// When planning again could give more (a failed pod's backoff or a pod's minReadySeconds ends).
+    pub wake_at: Option<DateTime<Utc>>,
 }
 
-/// upstream getNodesToDaemonPods: claimed pods grouped by target node; terminal pods that are already being
-/// deleted are left out, and pods without a target node are ignored completely.
-pub fn nodes_to_daemon_pods<'v>(
-    ds: &CompiledDaemonSet,
-    view: &'v ClusterView,
-    live_owner_uids: &HashSet<String>,
-) -> BTreeMap<&'v str, Vec<&'v Pod>> {
-    let mut map: BTreeMap<&str, Vec<&Pod>> = BTreeMap::new();
-    for pod in view.pods.values() {
-        if pod.phase.is_terminal() && pod.is_terminating() {
-            continue;
-        }
-        if !ds.claims(pod, |uid| live_owner_uids.contains(uid)) {
-            continue;
-        }
-        if let Some(node) = pod.target_node_name() {
-            map.entry(node).or_default().push(pod);
+/// Per-node outcome, as bits: what placement said, whether a pod is wanted, and the node's status share.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct NodeOutcome(u16);
+
+impl NodeOutcome {
+    const SHOULD_RUN: u16 = 1;
+    const SHOULD_CONTINUE: u16 = 1 << 1;
+    const CREATE: u16 = 1 << 2;
+    const CURRENT: u16 = 1 << 3;
+    const MISSCHEDULED: u16 = 1 << 4;
+    const READY: u16 = 1 << 5;
+    const AVAILABLE: u16 = 1 << 6;
+    const UPDATED: u16 = 1 << 7;
+    const EXISTS: u16 = 1 << 8;
+
+    fn has(self, bit: u16) -> bool {
+        self.0 & bit != 0
+    }
+
+    fn set(&mut self, bit: u16, on: bool) {
+        if on {
+            self.0 |= bit;
         }
     }
-    for pods in map.values_mut() {
-        pods.sort_by(|a, b| pod_order(a, b));
+
+    pub fn placement(self) -> Placement {
+        Placement { should_run: self.has(Self::SHOULD_RUN), should_continue_running: self.has(Self::SHOULD_CONTINUE) }
     }
-    map
+
+    /// The node wants a new pod (before in-flight creates are taken into account).
+    pub fn wants_create(self) -> bool {
+        self.has(Self::CREATE)
+    }
+
+    /// Adds (sign 1) or removes (sign -1) this node's share of the status counters.
+    fn count(self, s: &mut StatusCounts, sign: i32) {
+        if !self.has(Self::EXISTS) {
+            return;
+        }
+        let n = |bit| if self.has(bit) { sign } else { 0 };
+        s.desired_number_scheduled += n(Self::SHOULD_RUN);
+        s.current_number_scheduled += n(Self::CURRENT);
+        s.number_misscheduled += n(Self::MISSCHEDULED);
+        s.number_ready += n(Self::READY);
+        s.number_available += n(Self::AVAILABLE);
+        s.updated_number_scheduled += n(Self::UPDATED);
+    }
 }
 
 /// upstream podByCreationTimestampAndPhase: scheduled pods first, then older first, then by name.
-fn pod_order(a: &Pod, b: &Pod) -> std::cmp::Ordering {
+pub fn pod_order(a: &Pod, b: &Pod) -> std::cmp::Ordering {
     a.node_name
         .is_empty()
         .cmp(&b.node_name.is_empty())
@@ -118,103 +149,260 @@ fn pod_order(a: &Pod, b: &Pod) -> std::cmp::Ordering {
 
 /// Ready and, with minReadySeconds, Ready for strictly longer than that (reference 3.2).
 pub fn is_available(pod: &Pod, min_ready_seconds: i32, now: DateTime<Utc>) -> bool {
+    available_at(pod, min_ready_seconds).is_some_and(|at| at < now)
+}
+
+/// The instant after which a Ready pod counts as available (None while not Ready).
+fn available_at(pod: &Pod, min_ready_seconds: i32) -> Option<DateTime<Utc>> {
     if !pod.ready {
-        return false;
+        return None;
     }
     if min_ready_seconds <= 0 {
-        return true;
+        return Some(DateTime::<Utc>::MIN_UTC);
     }
-    pod.ready_since.is_some_and(|since| since + Duration::seconds(i64::from(min_ready_seconds)) < now)
+    pod.ready_since.map(|since| since + Duration::seconds(i64::from(min_ready_seconds)))
 }
 
-/// One reconcile round for a DaemonSet in a cluster: creates, deletes and status.
-pub fn manage(ds: &CompiledDaemonSet, view: &ClusterView, ctx: &ManageContext<'_>) -> Plan {
-    let node_pods = nodes_to_daemon_pods(ds, view, ctx.live_owner_uids);
-    let mut plan = Plan::default();
-    let delete = |pod: &Pod, reason: DeleteReason, plan: &mut Plan| {
-        if !ctx.deleting_pods.contains(&pod.uid) {
-            plan.deletes.push(PodDeletion::of(pod, reason));
+/// upstream getNodesToDaemonPods for one node: the pods the DaemonSet claims, minus terminal pods that are
+/// already being deleted, in upstream's order.
+pub fn claimed_pods<'v>(ds: &CompiledDaemonSet, slot: &'v Slot, live_owner_uids: &HashSet<String>) -> Vec<&'v Pod> {
+    let mut pods: Vec<&Pod> = slot
+        .pods
+        .iter()
+        .filter(|p| !(p.phase.is_terminal() && p.is_terminating()))
+        .filter(|p| ds.claims(p, |uid| live_owner_uids.contains(uid)))
+        .collect();
+    if pods.len() > 1 {
+        pods.sort_by(|a, b| pod_order(a, b));
+    }
+    pods
+}
+
+/// One node's evaluation.
+struct Evaluation {
+    outcome: NodeOutcome,
+    deletes: Vec<PodDeletion>,
+    /// When the node's first pod becomes available, if that is still ahead.
+    wake_at: Option<DateTime<Utc>>,
+}
+
+/// podsShouldBeOnNode plus the node's status share (reference 2.4 and 5).
+fn evaluate(ds: &CompiledDaemonSet, slot: &Slot, ctx: &ManageContext<'_>) -> Evaluation {
+    let mut ev = Evaluation { outcome: NodeOutcome::default(), deletes: Vec::new(), wake_at: None };
+    if slot.name.is_empty() {
+        return ev;
+    }
+    let pods = if slot.pods.is_empty() { Vec::new() } else { claimed_pods(ds, slot, ctx.live_owner_uids) };
+    let Some(node) = &slot.node else {
+        // Pods pinned to a node that is gone and never scheduled: pod GC cannot remove them, so manage does.
+        for pod in pods.iter().filter(|p| p.node_name.is_empty() && !p.is_terminating()) {
+            ev.deletes.push(PodDeletion::of(pod, DeleteReason::NodeGone));
         }
+        return ev;
     };
-    let no_pods: Vec<&Pod> = Vec::new();
-    for node in view.nodes.values() {
-        let placement = ds.policy.evaluate(node);
-        let pods = node_pods.get(node.name.as_str()).unwrap_or(&no_pods);
-        // podsShouldBeOnNode (reference 2.4).
-        if placement.should_run && pods.is_empty() {
-            if !ctx.creating_nodes.contains(&node.name) {
-                plan.creates.push(node.name.clone());
-            }
-        } else if placement.should_continue_running {
-            let mut running = Vec::new();
-            for pod in pods.iter().filter(|p| !p.is_terminating()) {
-                match pod.phase {
-                    PodPhase::Failed => delete(pod, DeleteReason::Failed, &mut plan),
-                    PodPhase::Succeeded => delete(pod, DeleteReason::Succeeded, &mut plan),
-                    _ => running.push(*pod),
+    let placement = ds.policy.evaluate(node);
+    let o = &mut ev.outcome;
+    o.set(NodeOutcome::EXISTS, true);
+    o.set(NodeOutcome::SHOULD_RUN, placement.should_run);
+    o.set(NodeOutcome::SHOULD_CONTINUE, placement.should_continue_running);
+    if placement.should_run && pods.is_empty() {
+        o.set(NodeOutcome::CREATE, true);
+    } else if placement.should_continue_running {
+        let mut running = 0;
+        for pod in pods.iter().filter(|p| !p.is_terminating()) {
+            match pod.phase {
+                PodPhase::Failed => ev.deletes.push(PodDeletion::of(pod, DeleteReason::Failed)),
+                PodPhase::Succeeded => ev.deletes.push(PodDeletion::of(pod, DeleteReason::Succeeded)),
+                _ => {
+                    // `pods` is in upstream's order: the first running pod stays, the others are pruned.
+                    if running > 0 {
+                        ev.deletes.push(PodDeletion::of(pod, DeleteReason::Duplicate));
+                    }
+                    running += 1;
                 }
             }
-            // `pods` is already in upstream's order: keep the first, prune the rest.
-            for pod in running.iter().skip(1) {
-                delete(pod, DeleteReason::Duplicate, &mut plan);
-            }
-        } else {
-            for pod in pods.iter().filter(|p| !p.is_terminating()) {
-                delete(pod, DeleteReason::NodeNoLongerQualifies, &mut plan);
-            }
         }
-        accumulate_status(&mut plan.status, ds, placement.should_run, pods, ctx.now);
-    }
-    // Pods pinned to a node that is gone and never scheduled: pod GC cannot remove them, so manage does.
-    for (node, pods) in &node_pods {
-        if !view.nodes.contains_key(*node) {
-            for pod in pods.iter().filter(|p| p.node_name.is_empty() && !p.is_terminating()) {
-                delete(pod, DeleteReason::NodeGone, &mut plan);
-            }
+    } else {
+        for pod in pods.iter().filter(|p| !p.is_terminating()) {
+            ev.deletes.push(PodDeletion::of(pod, DeleteReason::NodeNoLongerQualifies));
         }
     }
-    plan.creates.truncate(ctx.burst);
-    plan.deletes.truncate(ctx.burst);
-    let s = &mut plan.status;
-    s.number_unavailable = s.desired_number_scheduled - s.number_available;
-    // upstream bumps observedGeneration only when the sync ran with satisfied expectations.
-    let in_flight = !ctx.creating_nodes.is_empty() || view.pods.keys().any(|uid| ctx.deleting_pods.contains(uid));
-    s.observed_generation = if in_flight { ctx.observed_generation } else { ds.generation };
-    plan
+    if !placement.should_run {
+        o.set(NodeOutcome::MISSCHEDULED, !pods.is_empty());
+    } else if let Some(first) = pods.first() {
+        o.set(NodeOutcome::CURRENT, true);
+        o.set(NodeOutcome::READY, first.ready);
+        if let Some(at) = available_at(first, ds.min_ready_seconds) {
+            if at < ctx.now {
+                o.set(NodeOutcome::AVAILABLE, true);
+            } else {
+                ev.wake_at = Some(at);
+            }
+        }
+        o.set(NodeOutcome::UPDATED, !ds.hash.is_empty() && first.revision_hash() == Some(ds.hash.as_str()));
+    }
+    ev
 }
 
-/// Status for one node, from its pods in upstream order (reference section 5).
-fn accumulate_status(
-    s: &mut StatusCounts,
-    ds: &CompiledDaemonSet,
-    should_run: bool,
-    pods: &[&Pod],
-    now: DateTime<Utc>,
-) {
-    if !should_run {
-        if !pods.is_empty() {
-            s.number_misscheduled += 1;
+/// The plan of one DaemonSet in one cluster, kept up to date slot by slot.
+#[derive(Clone, Debug)]
+pub struct Planner {
+    ds: Arc<CompiledDaemonSet>,
+    outcomes: Vec<NodeOutcome>,
+    /// Slots wanting a create, as a bitset over slot ids.
+    creates: Vec<u64>,
+    deletes: BTreeMap<SlotId, Vec<PodDeletion>>,
+    /// Slots whose first pod becomes available later (minReadySeconds), by when.
+    wakes: BTreeSet<(DateTime<Utc>, SlotId)>,
+    wake_of: BTreeMap<SlotId, DateTime<Utc>>,
+    status: StatusCounts,
+}
+
+impl Planner {
+    /// Evaluates every node of the view.
+    pub fn new(ds: Arc<CompiledDaemonSet>, view: &ClusterView, ctx: &ManageContext<'_>) -> Self {
+        let slots = view.slots().len();
+        let mut planner = Planner {
+            ds,
+            outcomes: vec![NodeOutcome::default(); slots],
+            creates: vec![0; slots.div_ceil(64)],
+            deletes: BTreeMap::new(),
+            wakes: BTreeSet::new(),
+            wake_of: BTreeMap::new(),
+            status: StatusCounts::default(),
+        };
+        for (id, slot) in view.slots().iter().enumerate() {
+            planner.store(id as SlotId, evaluate(&planner.ds, slot, ctx));
         }
-        return;
+        planner
     }
-    s.desired_number_scheduled += 1;
-    let Some(first) = pods.first() else { return };
-    s.current_number_scheduled += 1;
-    if first.ready {
-        s.number_ready += 1;
+
+    pub fn daemon_set(&self) -> &Arc<CompiledDaemonSet> {
+        &self.ds
     }
-    if is_available(first, ds.min_ready_seconds, now) {
-        s.number_available += 1;
+
+    /// Re-evaluates the given slots (those an event touched).
+    pub fn refresh(&mut self, view: &ClusterView, slots: &[SlotId], ctx: &ManageContext<'_>) {
+        let len = view.slots().len();
+        if self.outcomes.len() < len {
+            self.outcomes.resize(len, NodeOutcome::default());
+            self.creates.resize(len.div_ceil(64), 0);
+        }
+        for &id in slots {
+            let ev = evaluate(&self.ds, view.slot(id), ctx);
+            self.store(id, ev);
+        }
     }
-    if first.revision_hash() == Some(ds.hash.as_str()) && !ds.hash.is_empty() {
-        s.updated_number_scheduled += 1;
+
+    /// Re-evaluates the slots whose time has come (a pod reached minReadySeconds).
+    pub fn advance(&mut self, view: &ClusterView, ctx: &ManageContext<'_>) {
+        let due: Vec<SlotId> = self.wakes.iter().take_while(|(at, _)| *at < ctx.now).map(|(_, id)| *id).collect();
+        if !due.is_empty() {
+            self.refresh(view, &due, ctx);
+        }
     }
+
+    fn store(&mut self, id: SlotId, ev: Evaluation) {
+        let i = id as usize;
+        let old = std::mem::replace(&mut self.outcomes[i], ev.outcome);
+        old.count(&mut self.status, -1);
+        ev.outcome.count(&mut self.status, 1);
+        let (word, bit) = (i / 64, 1u64 << (i % 64));
+        if ev.outcome.wants_create() {
+            self.creates[word] |= bit;
+        } else {
+            self.creates[word] &= !bit;
+        }
+        if ev.deletes.is_empty() {
+            self.deletes.remove(&id);
+        } else {
+            self.deletes.insert(id, ev.deletes);
+        }
+        if let Some(at) = self.wake_of.remove(&id) {
+            self.wakes.remove(&(at, id));
+        }
+        if let Some(at) = ev.wake_at {
+            self.wakes.insert((at, id));
+            self.wake_of.insert(id, at);
+        }
+    }
+
+    /// The outcome of one node slot.
+    pub fn outcome(&self, id: SlotId) -> NodeOutcome {
+        self.outcomes.get(id as usize).copied().unwrap_or_default()
+    }
+
+    /// Status from the current outcomes; observedGeneration follows upstream's expectations rule.
+    pub fn status(&self, in_flight: bool, observed_generation: i64) -> StatusCounts {
+        let mut s = self.status;
+        s.number_unavailable = s.desired_number_scheduled - s.number_available;
+        s.observed_generation = if in_flight { observed_generation } else { self.ds.generation };
+        s
+    }
+
+    /// The actions to take now: creates not already in flight, deletes not already in flight, Failed pods only
+    /// outside their backoff (starting the next one), each list capped at the burst.
+    pub fn plan(&self, view: &ClusterView, ctx: &ManageContext<'_>, backoff: &mut FailedPodBackoff) -> Plan {
+        let mut plan = Plan::default();
+        'creates: for (w, word) in self.creates.iter().enumerate() {
+            let mut bits = *word;
+            while bits != 0 {
+                let id = w * 64 + bits.trailing_zeros() as usize;
+                bits &= bits - 1;
+                let name = &view.slot(id as SlotId).name;
+                if !ctx.creating_nodes.contains(name) {
+                    if plan.creates.len() == ctx.burst {
+                        break 'creates;
+                    }
+                    plan.creates.push(name.clone());
+                }
+            }
+        }
+        for deletion in self.deletes.values().flatten() {
+            if plan.deletes.len() == ctx.burst {
+                break;
+            }
+            if ctx.deleting_pods.contains(&deletion.uid) {
+                continue;
+            }
+            if deletion.reason == DeleteReason::Failed {
+                let key = FailedPodBackoff::key(&self.ds.uid, ctx.observed_generation, &deletion.node);
+                if backoff.is_in_backoff(&key, ctx.now) {
+                    plan.wake_at = min_time(plan.wake_at, backoff.until(&key));
+                    continue;
+                }
+                backoff.next(&key, ctx.now);
+            }
+            plan.deletes.push(deletion.clone());
+        }
+        plan.wake_at = min_time(plan.wake_at, self.wakes.first().map(|(at, _)| *at));
+        let in_flight = !ctx.creating_nodes.is_empty()
+            || ctx.deleting_pods.iter().any(|uid| view.pod(uid).is_some_and(|p| p.owner_uid() == Some(&self.ds.uid)));
+        plan.status = self.status(in_flight, ctx.observed_generation);
+        plan
+    }
+}
+
+fn min_time(a: Option<DateTime<Utc>>, b: Option<DateTime<Utc>>) -> Option<DateTime<Utc>> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+/// One full reconcile round, as upstream's manage plus status: evaluates every node, then plans.
+pub fn manage(
+    ds: &Arc<CompiledDaemonSet>,
+    view: &ClusterView,
+    ctx: &ManageContext<'_>,
+    backoff: &mut FailedPodBackoff,
+) -> Plan {
+    Planner::new(Arc::clone(ds), view, ctx).plan(view, ctx, backoff)
 }
 
 /// Deletes every pod of a DaemonSet uid in the view (deleted DaemonSet, or cluster dropped from its targets).
 pub fn remove_all(ds_uid: &str, view: &ClusterView, deleting_pods: &HashSet<String>, burst: usize) -> Vec<PodDeletion> {
-    view.pods
-        .values()
+    view.pods()
         .filter(|p| p.owner_uid() == Some(ds_uid) && p.controller.is_none())
         .filter(|p| !p.is_terminating() && !deleting_pods.contains(&p.uid))
         .take(burst)
@@ -224,5 +412,5 @@ pub fn remove_all(ds_uid: &str, view: &ClusterView, deleting_pods: &HashSet<Stri
 
 /// True when no pod of the uid is left in the view, terminating ones included.
 pub fn all_removed(ds_uid: &str, view: &ClusterView) -> bool {
-    !view.pods.values().any(|p| p.owner_uid() == Some(ds_uid) && p.controller.is_none())
+    !view.pods().any(|p| p.owner_uid() == Some(ds_uid) && p.controller.is_none())
 }

@@ -1,6 +1,7 @@
 //! The pure heart of daemonplane: placement, per-node reconcile, revisions and status. No I/O, no clock, no
 //! async: time and state are arguments, and the same input always gives the same plan.
 
+pub mod backoff;
 pub mod daemonset;
 pub mod manage;
 pub mod manifest;

@@ -7,7 +7,8 @@
 //!
 //! A [`PlacementPolicy`] compiles a pod template once (selectors parsed, Gt/Lt values parsed, value lists sorted,
 //! default tolerations merged) so that [`PlacementPolicy::evaluate`] runs over thousands of nodes without
-//! allocating. Only labels, name and taints of a node are read: node conditions, `spec.unschedulable`,
+//! allocating. Per node it resolves the label keys it needs in one pass over the node's labels and finds
+//! tolerations by key fingerprint, which avoids most string comparisons. Only labels, name and taints of a node are read: node conditions, `spec.unschedulable`,
 //! resources and host ports are left to the scheduler, exactly as upstream does since v1.12.
 
 use k8s_openapi::api::core::v1::{
@@ -128,7 +129,7 @@ fn render_taint(taint: &Taint) -> String {
 /// A cheap fingerprint of a label key, label value or taint key: its length mixed with its last eight bytes.
 /// Keys that share a long prefix (`node.kubernetes.io/...`, `topology.kubernetes.io/...`) still differ here,
 /// so a lookup compares integers and calls `memcmp` only on a probable hit.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct KeyPrint(u64);
 
 impl KeyPrint {
@@ -204,7 +205,6 @@ impl StrSet {
         self.strings.len()
     }
 
-    #[inline]
     fn find(&self, s: &str) -> Option<usize> {
         if self.lengths & Self::length_bit(s) == 0 {
             return None;
@@ -508,7 +508,7 @@ impl TaintEffect {
 }
 
 /// Which taint effects a toleration covers.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum EffectMatch {
     /// Empty effect: every effect.
     All,
@@ -517,7 +517,7 @@ enum EffectMatch {
 }
 
 /// Which taint values a toleration covers.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 enum ValueMatch {
     /// `Exists`: any value.
     Any,
@@ -526,7 +526,7 @@ enum ValueMatch {
 }
 
 /// The effect and value part of a toleration; the key is the [`TolerationTable`] index.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 struct TolerationMatcher {
     effect: EffectMatch,
     value: ValueMatch,
@@ -2142,6 +2142,121 @@ mod tests {
             runs += usize::from(placement.should_run);
         }
         assert!(runs > 0, "the fleet case must exercise should_run");
+    }
+
+    // ----------------------------------------------------------------------------------------------------
+    // Fast lookup internals: fingerprints must never change a decision
+    // ----------------------------------------------------------------------------------------------------
+
+    #[test]
+    fn str_set_survives_fingerprint_collisions() {
+        // Same length and same last eight bytes: identical fingerprints, different strings.
+        let a = "aaaaaaaa-shared-tail";
+        let b = "bbbbbbbb-shared-tail";
+        let c = "aaaaaaab-shared-tail";
+        assert_eq!(KeyPrint::of(a), KeyPrint::of(b));
+        let mut set = StrSet::default();
+        assert_eq!(set.intern(a), 0);
+        assert_eq!(set.intern(b), 1);
+        assert_eq!(set.intern(a), 0, "interning is idempotent");
+        assert_eq!(set.find(b), Some(1));
+        assert_eq!(set.find(c), None);
+        assert_eq!(set.find("x-shared-tail"), None);
+        // Different lengths can share a fingerprint too (the length only flips bits of the last two bytes).
+        let sixteen = "AAAAAAAAabcdefgh";
+        let seventeen = "AAAAAAAAZabcdeffh";
+        assert_eq!(KeyPrint::of(sixteen), KeyPrint::of(seventeen));
+        let mut set = StrSet::default();
+        set.intern(sixteen);
+        set.intern("another-17-bytes!");
+        assert_eq!(set.find(seventeen), None);
+        assert!(!eq_given_print(sixteen, seventeen));
+        // Differences in every 8-byte chunk before the tail are seen, for lengths 8..=40.
+        for len in 8..=40 {
+            let base = "k".repeat(len);
+            for at in 0..len - 8 {
+                let mut other = base.clone().into_bytes();
+                other[at] = b'z';
+                let other = String::from_utf8(other).unwrap();
+                assert_eq!(KeyPrint::of(&base), KeyPrint::of(&other));
+                assert!(!eq_given_print(&base, &other), "len {len}, byte {at}");
+            }
+            assert!(eq_given_print(&base, &base.clone()));
+        }
+    }
+
+    #[test]
+    fn str_set_short_and_long_strings() {
+        let members = ["", "a", "ab", "abc", "abcd", "abcde", "abcdefg", "abcdefgh", "Abcdefg"];
+        let long_a = "a".repeat(200);
+        let long_b = format!("{}b", "a".repeat(149));
+        let mut set = StrSet::default();
+        for (i, m) in members.iter().enumerate() {
+            assert_eq!(set.intern(m), i);
+        }
+        let ia = set.intern(&long_a);
+        let ib = set.intern(&long_b);
+        for (i, m) in members.iter().enumerate() {
+            assert_eq!(set.find(m), Some(i), "{m:?}");
+        }
+        assert_eq!(set.find(&long_a), Some(ia));
+        assert_eq!(set.find(&long_b), Some(ib));
+        for absent in ["b", "ba", "abd", "abce", "abcdf", "abcdefh", "bbcdefg", "abcdefgi", "aa"] {
+            assert_eq!(set.find(absent), None, "{absent:?}");
+        }
+        assert_eq!(set.find(&"a".repeat(199)), None);
+        assert!(StrSet::sorted(&["b".to_owned(), "a".to_owned(), "b".to_owned()]).contains("a"));
+        assert_eq!(StrSet::sorted(&["b".to_owned(), "a".to_owned(), "b".to_owned()]).len(), 2);
+    }
+
+    #[test]
+    fn more_label_keys_than_view_slots() {
+        // 20 nodeSelector keys: the first LABEL_TABLE_SLOTS come from the one-pass view, the rest from get().
+        let keys: Vec<String> = (0..20).map(|i| format!("example.com/k{i:02}")).collect();
+        assert!(keys.len() > LABEL_TABLE_SLOTS);
+        let selector: serde_json::Map<String, Value> = keys.iter().map(|k| (k.clone(), json!("v"))).collect();
+        let ds = template(json!({"nodeSelector": selector}));
+        let full: Vec<(&str, &str)> = keys.iter().map(|k| (k.as_str(), "v")).collect();
+        assert_eq!(decide(&ds, &node("all", &full)), RUN);
+        for missing in [0, 7, 15, 16, 19] {
+            let partial: Vec<(&str, &str)> =
+                full.iter().enumerate().filter(|(i, _)| *i != missing).map(|(_, kv)| *kv).collect();
+            let policy = PlacementPolicy::new(&ds);
+            let (placement, reasons) = policy.explain(&node("partial", &partial));
+            assert_eq!(placement, DO_NOT_RUN, "missing k{missing:02}");
+            assert_eq!(
+                reasons,
+                vec![Reason::NodeSelectorMismatch { key: keys[missing].clone(), want: "v".into(), got: None }]
+            );
+            assert_eq!(decide(&ds, &node("partial", &partial)), DO_NOT_RUN);
+        }
+        let mut wrong = full.clone();
+        wrong[18] = (keys[18].as_str(), "w");
+        assert_eq!(decide(&ds, &node("wrong", &wrong)), DO_NOT_RUN);
+    }
+
+    #[test]
+    fn label_lookup_among_many_node_labels() {
+        // Needed labels spread among many unrelated ones, including same-length and same-tail keys.
+        let ds = template(json!({
+            "nodeSelector": {"topology.kubernetes.io/zone": "z1"},
+            "affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
+                {"matchExpressions": [{"key": "node.kubernetes.io/instance-type", "operator": "In", "values": ["m5.large", "m5.xlarge"]}]}]}}},
+        }));
+        let mut labels: Vec<(String, String)> =
+            (0..40).map(|i| (format!("example.com/filler-{i:02}"), "x".to_owned())).collect();
+        labels.push(("topology.kubernetes.io/zonE".into(), "z1".into()));
+        labels.push(("xxxxxxxx.kubernetes.io/zone".into(), "z1".into()));
+        labels.push(("topology.kubernetes.io/zone".into(), "z1".into()));
+        labels.push(("node.kubernetes.io/instance-type".into(), "m5.xlarge".into()));
+        fn as_refs(l: &[(String, String)]) -> Vec<(&str, &str)> {
+            l.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect()
+        }
+        assert_eq!(decide(&ds, &node("n", &as_refs(&labels))), RUN);
+        // Only the look-alikes left: the real zone label is gone.
+        let lookalikes: Vec<(String, String)> =
+            labels.iter().filter(|(k, _)| k != "topology.kubernetes.io/zone").cloned().collect();
+        assert_eq!(decide(&ds, &node("n", &as_refs(&lookalikes))), DO_NOT_RUN);
     }
 
     #[test]

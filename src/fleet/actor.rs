@@ -11,11 +11,12 @@ use tokio::time::{Instant, MissedTickBehavior};
 
 use super::session::{CloseReason, ShimAction, ShimEvent, ToShim};
 use super::{Catalog, CatalogEntry, Fleet, FleetError, SessionInfo};
-use crate::engine::manage::{ManageContext, PodDeletion, all_removed, manage, remove_all};
+use crate::engine::backoff::FailedPodBackoff;
+use crate::engine::manage::{ManageContext, Planner, PodDeletion, all_removed, remove_all};
 use crate::engine::model::{Node, Pod};
 use crate::engine::pod::{PodOwner, daemon_pod, pod_name};
 use crate::engine::status::StatusCounts;
-use crate::engine::view::{Applied, ClusterView};
+use crate::engine::view::{Applied, ClusterView, SlotId};
 use crate::store::{ActionIntent, ClusterSeen, IntentKind};
 
 /// A failed create on a node is retried after 1 s, doubling up to this (upstream's failed-pod backoff).
@@ -54,6 +55,15 @@ pub(super) struct ClusterActor {
     create_backoff: HashMap<(String, String), (Instant, Duration)>,
     /// Last status stored per DaemonSet uid.
     stored_status: HashMap<String, StatusCounts>,
+    /// One planner per DaemonSet targeting this cluster, with the catalog entry it was built from.
+    planners: HashMap<String, (Arc<CatalogEntry>, Planner)>,
+    /// Slots touched by events since the last reconcile.
+    touched: Vec<SlotId>,
+    /// The view was replaced: every planner starts over.
+    replan_all: bool,
+    failed_pods: FailedPodBackoff,
+    /// The catalog the planners were built with.
+    planned_with: Option<Arc<Catalog>>,
     last_message: Instant,
 }
 
@@ -82,6 +92,11 @@ impl ClusterActor {
             resend: Vec::new(),
             create_backoff: HashMap::new(),
             stored_status: HashMap::new(),
+            planners: HashMap::new(),
+            touched: Vec::new(),
+            replan_all: true,
+            failed_pods: FailedPodBackoff::default(),
+            planned_with: None,
             last_message: Instant::now(),
         }
     }
@@ -177,12 +192,13 @@ impl ClusterActor {
                 partial.nodes.extend(nodes);
                 partial.pods.extend(pods);
                 if last {
-                    self.view.replace(partial.nodes, partial.pods);
+                    self.view = ClusterView::from_snapshot(partial.nodes, partial.pods);
+                    self.replan_all = true;
                     let first_sync = !self.synced;
                     self.synced = true;
                     let mut info = self.info.lock().expect("session info lock");
                     info.synced = true;
-                    info.node_count = self.view.nodes.len() as u32;
+                    info.node_count = self.view.node_count() as u32;
                     drop(info);
                     if first_sync {
                         self.adopt_earlier_intents();
@@ -211,12 +227,13 @@ impl ClusterActor {
             ShimEvent::PodDelete { uid, resource_version } => self.view.delete_pod(&uid, &resource_version),
             ShimEvent::ActionResult { action_id, succeeded, message } => {
                 self.action_result(&action_id, succeeded, &message);
-                Applied::Changed
+                Applied::Stale
             }
             ShimEvent::Heartbeat | ShimEvent::SnapshotChunk { .. } => Applied::Stale,
         };
-        if applied == Applied::Changed {
-            self.info.lock().expect("session info lock").node_count = self.view.nodes.len() as u32;
+        if let Applied::Changed(slots) = applied {
+            self.touched.extend(slots);
+            self.info.lock().expect("session info lock").node_count = self.view.node_count() as u32;
         }
     }
 
@@ -252,12 +269,12 @@ impl ClusterActor {
     /// Drops in-flight actions whose effect is visible, or that timed out.
     fn settle_in_flight(&mut self, timeout: Duration) -> Vec<String> {
         let existing: HashSet<(&str, &str)> =
-            self.view.pods.values().map(|p| (p.namespace.as_str(), p.name.as_str())).collect();
+            self.view.pods().map(|p| (p.namespace.as_str(), p.name.as_str())).collect();
         let mut done = Vec::new();
         self.in_flight.retain(|id, f| {
             let settled = match f.intent.kind {
                 IntentKind::Create => existing.contains(&(f.intent.pod_namespace.as_str(), f.intent.pod_name.as_str())),
-                IntentKind::Delete => self.view.pods.get(&f.intent.pod_uid).is_none_or(Pod::is_terminating),
+                IntentKind::Delete => self.view.pod(&f.intent.pod_uid).is_none_or(Pod::is_terminating),
             };
             if settled || f.sent.elapsed() > timeout {
                 done.push(id.clone());
@@ -282,6 +299,8 @@ impl ClusterActor {
         // upstream's backoff GC: an entry idle for twice the maximum starts over.
         self.create_backoff.retain(|_, (until, _)| now_instant < *until + 2 * MAX_CREATE_BACKOFF);
         let catalog = self.catalog.borrow_and_update().clone();
+        let catalog_changed = !self.planned_with.as_ref().is_some_and(|c| Arc::ptr_eq(c, &catalog));
+        self.planned_with = Some(Arc::clone(&catalog));
         self.resend_earlier(&catalog).await?;
         let now = Utc::now();
         let mut creating: HashMap<&str, HashSet<String>> = HashMap::new();
@@ -305,6 +324,13 @@ impl ClusterActor {
         let mut intents = Vec::new();
         let mut statuses = Vec::new();
         let mut removed = Vec::new();
+        let touched = std::mem::take(&mut self.touched);
+        let replan_all = std::mem::take(&mut self.replan_all);
+        self.failed_pods.gc(now);
+        // Planners of DaemonSets that left this cluster (or the catalog) go.
+        self.planners.retain(|uid, (entry, _)| {
+            catalog.for_cluster(&self.cluster).any(|e| e.record.uid == *uid && Arc::ptr_eq(e, entry))
+        });
         for entry in catalog.for_cluster(&self.cluster) {
             let uid = entry.record.uid.as_str();
             let removing = entry.record.deleting || entry.target(&self.cluster).is_some_and(|t| t.removing);
@@ -325,7 +351,19 @@ impl ClusterActor {
                 observed_generation: self.stored_status.get(uid).map_or(0, |s| s.observed_generation),
                 burst: config.burst,
             };
-            let plan = manage(&entry.compiled, &self.view, &ctx);
+            let planner = match self.planners.get_mut(uid) {
+                // A new catalog (another DaemonSet changed) can change which pods are orphans: start over.
+                Some((_, planner)) if !replan_all && !catalog_changed => {
+                    planner.refresh(&self.view, &touched, &ctx);
+                    planner.advance(&self.view, &ctx);
+                    planner
+                }
+                _ => {
+                    let planner = Planner::new(Arc::clone(&entry.compiled), &self.view, &ctx);
+                    &mut self.planners.entry(uid.to_string()).insert_entry((Arc::clone(entry), planner)).into_mut().1
+                }
+            };
+            let plan = planner.plan(&self.view, &ctx, &mut self.failed_pods);
             if self.stored_status.get(uid) != Some(&plan.status) {
                 statuses.push((uid.to_string(), plan.status));
             }

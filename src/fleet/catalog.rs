@@ -14,7 +14,7 @@ use crate::store::{DaemonSetRecord, StoreError};
 #[derive(Debug)]
 pub struct CatalogEntry {
     pub record: DaemonSetRecord,
-    pub compiled: CompiledDaemonSet,
+    pub compiled: Arc<CompiledDaemonSet>,
 }
 
 impl CatalogEntry {
@@ -24,14 +24,14 @@ impl CatalogEntry {
             .map_err(|e| StoreError::Corrupt(format!("manifest of {}/{}: {e}", record.namespace, record.name)))?;
         set_defaults(&mut ds);
         let spec = ds.spec;
-        let compiled = CompiledDaemonSet::new(
+        let compiled = Arc::new(CompiledDaemonSet::new(
             &record.uid,
             &record.namespace,
             &record.name,
             record.generation,
             &spec,
             &record.current_hash,
-        );
+        ));
         Ok(CatalogEntry { record, compiled })
     }
 
@@ -59,8 +59,13 @@ impl Catalog {
             // Recompiling is the costly part; a record whose manifest and revision are unchanged keeps it.
             match old.get(record.uid.as_str()) {
                 Some(e) if e.record.manifest == record.manifest && e.record.current_hash == record.current_hash => {
-                    let mut compiled = e.compiled.clone();
-                    compiled.generation = record.generation;
+                    let compiled = if e.compiled.generation == record.generation {
+                        Arc::clone(&e.compiled)
+                    } else {
+                        let mut compiled = (*e.compiled).clone();
+                        compiled.generation = record.generation;
+                        Arc::new(compiled)
+                    };
                     entries.push(Arc::new(CatalogEntry { record, compiled }));
                 }
                 _ => entries.push(Arc::new(CatalogEntry::compile(record)?)),
