@@ -211,6 +211,7 @@ async fn status_round_trip(store: Arc<dyn Store>) {
         number_available: 3,
         number_unavailable: 2,
         observed_generation: 1,
+        predicted_pending: 1,
     };
     store.set_target_status("u1", "c1", &s).await.unwrap();
     let got = store.get_daemonset("default", "agent").await.unwrap().unwrap();

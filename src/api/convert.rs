@@ -5,6 +5,7 @@ use k8s_openapi::api::core::v1::Taint;
 use prost_types::Timestamp;
 use tonic::Status;
 
+use crate::engine::fit::PodDemand;
 use crate::engine::model::{ControllerRef, HostPort, Node, OtherPods, Pod, PodPhase, Resources};
 use crate::engine::status::StatusCounts;
 use crate::fleet::{ClusterView, DaemonSetView};
@@ -30,6 +31,10 @@ fn required(field: &str, value: &str) -> Result<(), Status> {
         return Err(Status::invalid_argument(format!("{field}: Required value")));
     }
     Ok(())
+}
+
+fn host_ports(ports: Vec<pb::HostPort>) -> Vec<HostPort> {
+    ports.into_iter().map(|p| HostPort { port: p.port, protocol: p.protocol, host_ip: p.host_ip }).collect()
 }
 
 fn resources(r: Option<pb::Resources>) -> Resources {
@@ -67,11 +72,7 @@ pub fn node(field: &str, n: Option<pb::Node>) -> Result<Node, Status> {
         other_pods: OtherPods {
             requested: resources(other.requested),
             pod_count: other.pod_count,
-            host_ports: other
-                .host_ports
-                .into_iter()
-                .map(|p| HostPort { port: p.port, protocol: p.protocol, host_ip: p.host_ip })
-                .collect(),
+            host_ports: host_ports(other.host_ports),
         },
     })
 }
@@ -106,6 +107,14 @@ pub fn pod(field: &str, p: Option<pb::Pod>) -> Result<Pod, Status> {
         labels,
         phase,
         ready: p.ready,
+        demand: {
+            let requests = resources(p.requests);
+            PodDemand {
+                cpu_millis: requests.cpu_millis,
+                memory_bytes: requests.memory_bytes,
+                host_ports: host_ports(p.host_ports),
+            }
+        },
         controller: p.controller.filter(|c| !c.uid.is_empty()).map(|c| ControllerRef {
             api_version: c.api_version,
             kind: c.kind,
@@ -141,6 +150,7 @@ pub fn status(s: &StatusCounts) -> pb::DaemonSetStatus {
         number_available: s.number_available,
         number_unavailable: s.number_unavailable,
         observed_generation: s.observed_generation,
+        predicted_pending: s.predicted_pending,
     }
 }
 
@@ -172,5 +182,126 @@ pub fn daemon_set(v: DaemonSetView) -> pb::DaemonSet {
         deleting: r.deleting,
         created_at: Some(timestamp(r.created_at)),
         updated_at: Some(timestamp(r.updated_at)),
+    }
+}
+
+fn pend_reason(r: &crate::engine::fit::PendReason) -> pb::PendReason {
+    use crate::engine::fit::PendReason as P;
+    use pb::pend_reason::Kind;
+    let kind = match r {
+        P::InsufficientCpu { requested_millis, available_millis } => Kind::InsufficientCpu(pb::InsufficientResource {
+            requested: *requested_millis,
+            available: *available_millis,
+        }),
+        P::InsufficientMemory { requested_bytes, available_bytes } => {
+            Kind::InsufficientMemory(pb::InsufficientResource {
+                requested: *requested_bytes,
+                available: *available_bytes,
+            })
+        }
+        P::TooManyPods { allowed } => Kind::TooManyPods(pb::TooManyPods { allowed: *allowed }),
+        P::HostPortConflict { port, protocol } => {
+            Kind::HostPortConflict(pb::HostPortConflict { port: *port, protocol: protocol.clone() })
+        }
+    };
+    pb::PendReason { kind: Some(kind), message: r.sentence() }
+}
+
+fn placement_reason(r: &crate::engine::placement::Reason) -> pb::PlacementReason {
+    use crate::engine::placement::Reason as R;
+    use pb::placement_reason::Kind;
+    let kind = match r {
+        R::NodeNameMismatch { want } => Kind::NodeNameMismatch(pb::NodeNameMismatch { want: want.clone() }),
+        R::NodeSelectorMismatch { key, want, got } => Kind::NodeSelectorMismatch(pb::NodeSelectorMismatch {
+            key: key.clone(),
+            want: want.clone(),
+            got: got.clone().unwrap_or_default(),
+            present: got.is_some(),
+        }),
+        R::NodeAffinityMismatch { terms } => {
+            Kind::NodeAffinityMismatch(pb::NodeAffinityMismatch { terms: terms.clone() })
+        }
+        R::UntoleratedTaint { taint } => Kind::UntoleratedTaint(pb::UntoleratedTaint {
+            key: taint.key.clone(),
+            value: taint.value.clone().unwrap_or_default(),
+            effect: taint.effect.clone(),
+        }),
+    };
+    pb::PlacementReason { kind: Some(kind), message: r.sentence() }
+}
+
+fn pod_phase(phase: PodPhase) -> pb::PodPhase {
+    match phase {
+        PodPhase::Pending => pb::PodPhase::Pending,
+        PodPhase::Running => pb::PodPhase::Running,
+        PodPhase::Succeeded => pb::PodPhase::Succeeded,
+        PodPhase::Failed => pb::PodPhase::Failed,
+        PodPhase::Unknown => pb::PodPhase::Unknown,
+    }
+}
+
+pub fn planned_action(a: &crate::engine::explain::PlannedAction) -> pb::PlannedAction {
+    use crate::engine::explain::ActionKind;
+    let kind = match a.kind {
+        ActionKind::Create => pb::PlannedActionKind::Create,
+        ActionKind::Delete => pb::PlannedActionKind::Delete,
+    };
+    pb::PlannedAction {
+        kind: kind as i32,
+        node: a.node.clone(),
+        pod_name: a.pod_name.clone(),
+        reason: a.reason.clone(),
+    }
+}
+
+pub fn node_placement(cluster: &str, r: &crate::engine::explain::NodeReport) -> pb::NodePlacement {
+    use crate::engine::explain::Verdict;
+    let fit = match &r.verdict {
+        Verdict::Runs => pb::FitPrediction { outcome: pb::FitOutcome::Runs as i32, reasons: vec![] },
+        Verdict::Excluded => pb::FitPrediction { outcome: pb::FitOutcome::Excluded as i32, reasons: vec![] },
+        Verdict::WillPend(why) => pb::FitPrediction {
+            outcome: pb::FitOutcome::WillPend as i32,
+            reasons: why.iter().map(pend_reason).collect(),
+        },
+    };
+    pb::NodePlacement {
+        cluster: cluster.to_string(),
+        node: r.node.clone(),
+        should_run: r.placement.should_run,
+        should_continue_running: r.placement.should_continue_running,
+        reasons: r.reasons.iter().map(placement_reason).collect(),
+        fit: Some(fit),
+        pods: r
+            .pods
+            .iter()
+            .map(|p| pb::DaemonPod {
+                name: p.name.clone(),
+                uid: p.uid.clone(),
+                phase: pod_phase(p.phase) as i32,
+                ready: p.ready,
+                revision_hash: p.revision_hash.clone(),
+                updated: p.updated,
+                terminating: p.terminating,
+            })
+            .collect(),
+        actions: r.actions.iter().map(planned_action).collect(),
+        summary: r.summary(),
+    }
+}
+
+pub fn cluster_plan(plan: crate::fleet::ClusterPlan) -> pb::ClusterPlacementPlan {
+    let cluster = plan.cluster;
+    let Some(r) = plan.report else {
+        return pb::ClusterPlacementPlan { cluster, connected: false, ..Default::default() };
+    };
+    pb::ClusterPlacementPlan {
+        connected: true,
+        run_nodes: r.run_nodes,
+        excluded: r.excluded.iter().map(|n| node_placement(&cluster, n)).collect(),
+        will_pend: r.will_pend.iter().map(|n| node_placement(&cluster, n)).collect(),
+        actions: r.actions.iter().map(planned_action).collect(),
+        status: Some(status(&r.status)),
+        nodes: r.nodes.iter().map(|n| node_placement(&cluster, n)).collect(),
+        cluster,
     }
 }

@@ -4,7 +4,7 @@ use tonic::{Request, Response, Status};
 
 use super::convert;
 use super::status::to_status;
-use crate::fleet::{ApplyOutcome, Fleet};
+use crate::fleet::{ApplyOutcome, Fleet, PlanSource};
 use crate::pb;
 use crate::pb::fleet_service_server::FleetService;
 
@@ -120,5 +120,35 @@ impl FleetService for FleetApi {
         };
         let view = self.fleet.delete_daemon_set(&req.namespace, &req.name, orphan).await.map_err(to_status)?;
         Ok(Response::new(pb::DeleteDaemonSetResponse { daemonset: view.map(convert::daemon_set) }))
+    }
+
+    async fn explain_placement(
+        &self,
+        request: Request<pb::ExplainPlacementRequest>,
+    ) -> Result<Response<pb::NodePlacement>, Status> {
+        let req = request.into_inner();
+        let report = self
+            .fleet
+            .explain_placement(&req.namespace, &req.name, &req.cluster, &req.node)
+            .await
+            .map_err(to_status)?;
+        Ok(Response::new(convert::node_placement(&req.cluster, &report)))
+    }
+
+    async fn plan_placement(
+        &self,
+        request: Request<pb::PlanPlacementRequest>,
+    ) -> Result<Response<pb::PlanPlacementResponse>, Status> {
+        use pb::plan_placement_request::Source;
+        let req = request.into_inner();
+        let source = match &req.source {
+            Some(Source::Manifest(m)) => PlanSource::Manifest(m),
+            Some(Source::Daemonset(d)) => PlanSource::Stored { namespace: &d.namespace, name: &d.name },
+            None => return Err(Status::invalid_argument("source: Required value: give a manifest or a daemonset")),
+        };
+        let plans = self.fleet.plan_placement(source, &req.clusters, req.include_all_nodes).await.map_err(to_status)?;
+        Ok(Response::new(pb::PlanPlacementResponse {
+            clusters: plans.into_iter().map(convert::cluster_plan).collect(),
+        }))
     }
 }

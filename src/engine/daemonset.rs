@@ -4,6 +4,7 @@ use k8s_openapi::api::apps::v1::DaemonSetSpec;
 use k8s_openapi::api::core::v1::PodTemplateSpec;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 
+use super::fit::PodDemand;
 use super::model::{Labels, Pod};
 use super::placement::PlacementPolicy;
 use super::selector::label_selector_matches;
@@ -21,6 +22,8 @@ pub struct CompiledDaemonSet {
     pub selector: LabelSelector,
     pub template: PodTemplateSpec,
     pub policy: PlacementPolicy,
+    /// What each of its pods asks of a node.
+    pub demand: PodDemand,
 }
 
 impl CompiledDaemonSet {
@@ -36,6 +39,8 @@ impl CompiledDaemonSet {
             selector: spec.selector.clone(),
             template: spec.template.clone(),
             policy: PlacementPolicy::new(&spec.template),
+            // Quantities are checked when the manifest is applied; a stored one always parses.
+            demand: spec.template.spec.as_ref().and_then(|s| PodDemand::from_pod_spec(s).ok()).unwrap_or_default(),
         }
     }
 

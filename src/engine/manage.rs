@@ -10,6 +10,7 @@ use chrono::{DateTime, Duration, Utc};
 
 use super::backoff::FailedPodBackoff;
 use super::daemonset::CompiledDaemonSet;
+use super::fit::{Fit, PodDemand, predict};
 use super::model::{Pod, PodPhase};
 use super::placement::Placement;
 use super::status::StatusCounts;
@@ -98,6 +99,7 @@ impl NodeOutcome {
     const AVAILABLE: u16 = 1 << 6;
     const UPDATED: u16 = 1 << 7;
     const EXISTS: u16 = 1 << 8;
+    const PENDING: u16 = 1 << 9;
 
     fn has(self, bit: u16) -> bool {
         self.0 & bit != 0
@@ -130,6 +132,12 @@ impl NodeOutcome {
         s.number_ready += n(Self::READY);
         s.number_available += n(Self::AVAILABLE);
         s.updated_number_scheduled += n(Self::UPDATED);
+        s.predicted_pending += n(Self::PENDING);
+    }
+
+    /// The node should run the pod, it has not started there, and it is predicted to stay Pending.
+    pub fn predicted_pending(self) -> bool {
+        self.has(Self::PENDING)
     }
 }
 
@@ -241,7 +249,23 @@ fn evaluate(ds: &CompiledDaemonSet, slot: &Slot, ctx: &ManageContext<'_>) -> Eva
         }
         o.set(NodeOutcome::UPDATED, !ds.hash.is_empty() && first.revision_hash() == Some(ds.hash.as_str()));
     }
+    // Fit prediction only where the pod has not been bound yet: a bound pod already passed the scheduler.
+    if placement.should_run && pods.first().is_none_or(|p| p.node_name.is_empty()) {
+        o.set(NodeOutcome::PENDING, !predict_fit(ds, node, slot).runs());
+    }
     ev
+}
+
+/// Fit of the DaemonSet's pod on a node, counting the other daemonplane pods there (the shim's summary of
+/// other pods leaves them out).
+pub fn predict_fit(ds: &CompiledDaemonSet, node: &super::model::Node, slot: &Slot) -> Fit {
+    let others: Vec<&PodDemand> = slot
+        .pods
+        .iter()
+        .filter(|p| p.owner_uid() != Some(ds.uid.as_str()) && !p.phase.is_terminal())
+        .map(|p| &p.demand)
+        .collect();
+    predict(&ds.demand, node, &others)
 }
 
 /// The plan of one DaemonSet in one cluster, kept up to date slot by slot.

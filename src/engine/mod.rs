@@ -3,6 +3,8 @@
 
 pub mod backoff;
 pub mod daemonset;
+pub mod explain;
+pub mod fit;
 pub mod manage;
 pub mod manifest;
 pub mod model;

@@ -110,6 +110,8 @@ pub struct Pod {
     pub deletion_timestamp: Option<DateTime<Utc>>,
     /// A Kubernetes controller owner reference; such pods belong to someone else and are never touched.
     pub controller: Option<ControllerRef>,
+    /// What the pod asks of its node (requests and host ports), for fit prediction of other pods.
+    pub demand: super::fit::PodDemand,
 }
 
 impl Pod {

@@ -11,6 +11,8 @@ pub struct StatusCounts {
     pub number_available: i32,
     pub number_unavailable: i32,
     pub observed_generation: i64,
+    /// Beyond apps/v1: nodes that should run the pod where it has not started and is predicted to stay Pending.
+    pub predicted_pending: i32,
 }
 
 impl StatusCounts {
@@ -27,6 +29,7 @@ impl StatusCounts {
             total.updated_number_scheduled += s.updated_number_scheduled;
             total.number_available += s.number_available;
             total.number_unavailable += s.number_unavailable;
+            total.predicted_pending += s.predicted_pending;
             lowest_generation = Some(lowest_generation.map_or(s.observed_generation, |g| g.min(s.observed_generation)));
         }
         total.observed_generation = lowest_generation.unwrap_or(0);

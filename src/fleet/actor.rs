@@ -9,9 +9,10 @@ use chrono::{DateTime, Utc};
 use tokio::sync::{mpsc, watch};
 use tokio::time::{Instant, MissedTickBehavior};
 
-use super::session::{CloseReason, ShimAction, ShimEvent, ToShim};
+use super::session::{CloseReason, Control, Report, ReportQuery, ShimAction, ShimEvent, ToShim};
 use super::{Catalog, CatalogEntry, Fleet, FleetError, SessionInfo};
 use crate::engine::backoff::FailedPodBackoff;
+use crate::engine::explain::{explain_node, report_cluster};
 use crate::engine::manage::{ManageContext, Planner, PodDeletion, all_removed, remove_all};
 use crate::engine::model::{Node, Pod};
 use crate::engine::pod::{PodOwner, daemon_pod, pod_name};
@@ -104,7 +105,7 @@ impl ClusterActor {
     pub(super) async fn run(
         mut self,
         mut events: mpsc::Receiver<ShimEvent>,
-        mut control: mpsc::UnboundedReceiver<CloseReason>,
+        mut control: mpsc::UnboundedReceiver<Control>,
     ) {
         let config = self.fleet.config().clone();
         let welcome = ToShim::Welcome {
@@ -131,7 +132,7 @@ impl ClusterActor {
     async fn serve(
         &mut self,
         events: &mut mpsc::Receiver<ShimEvent>,
-        control: &mut mpsc::UnboundedReceiver<CloseReason>,
+        control: &mut mpsc::UnboundedReceiver<Control>,
         config: &super::FleetConfig,
     ) -> Option<CloseReason> {
         let mut tick = tokio::time::interval(Duration::from_secs(1));
@@ -139,7 +140,14 @@ impl ClusterActor {
         let mut last_seen_write = Instant::now();
         loop {
             tokio::select! {
-                reason = control.recv() => return Some(reason.unwrap_or(CloseReason::Replaced)),
+                control = control.recv() => match control {
+                    Some(Control::Report(query)) => {
+                        self.report(query);
+                        continue;
+                    }
+                    Some(Control::Close(reason)) => return Some(reason),
+                    None => return Some(CloseReason::Replaced),
+                },
                 event = events.recv() => {
                     // The shim went away: the session just ends.
                     let event = event?;
@@ -391,6 +399,53 @@ impl ClusterActor {
         }
         self.publish_in_flight();
         Ok(())
+    }
+
+    /// Answers a report query from the view, with the same inputs a real round would use.
+    fn report(&self, query: ReportQuery) {
+        let report = if !self.synced {
+            Report::NotSynced
+        } else {
+            let catalog = self.catalog.borrow().clone();
+            let (creating, deleting) = self.in_flight_sets(&query.daemon_set.uid);
+            let ctx = ManageContext {
+                now: Utc::now(),
+                live_owner_uids: &catalog.live_uids,
+                creating_nodes: &creating,
+                deleting_pods: &deleting,
+                observed_generation: self.stored_status.get(&query.daemon_set.uid).map_or(0, |s| s.observed_generation),
+                burst: self.fleet.config().burst,
+            };
+            match &query.node {
+                Some(node) => Report::Node(explain_node(&query.daemon_set, &self.view, node, &ctx, &self.failed_pods)),
+                None => Report::Cluster(report_cluster(
+                    &query.daemon_set,
+                    &self.view,
+                    &ctx,
+                    &self.failed_pods,
+                    query.include_all_nodes,
+                )),
+            }
+        };
+        let _ = query.reply.send(report);
+    }
+
+    /// Nodes with a create, and pods with a delete, in flight for one DaemonSet.
+    fn in_flight_sets(&self, uid: &str) -> (HashSet<String>, HashSet<String>) {
+        let mut creating = HashSet::new();
+        let mut deleting = HashSet::new();
+        for f in self.in_flight.values() {
+            match f.intent.kind {
+                IntentKind::Create if f.intent.ds_uid == uid => {
+                    creating.insert(f.intent.node.clone());
+                }
+                IntentKind::Delete => {
+                    deleting.insert(f.intent.pod_uid.clone());
+                }
+                IntentKind::Create => {}
+            }
+        }
+        (creating, deleting)
     }
 
     fn create_intent(&self, entry: &CatalogEntry, node: &str, now: DateTime<Utc>) -> ActionIntent {

@@ -7,6 +7,7 @@ use chrono::Utc;
 use k8s_openapi::api::apps::v1::DaemonSet;
 
 use super::{Fleet, FleetError, SessionInfo};
+use crate::engine::fit::PodDemand;
 use crate::engine::manifest::parse_daemon_set;
 use crate::engine::revision::{
     CHANGE_CAUSE_ANNOTATION, HistoryEntry, canonical_json, canonical_template, construct_history, revision_name,
@@ -41,6 +42,50 @@ pub struct DaemonSetView {
     pub fleet: StatusCounts,
 }
 
+/// A manifest read, defaulted and validated: everything an apply or a dry run needs of it.
+pub(crate) struct Prepared {
+    pub defaulted: DaemonSet,
+    pub namespace: String,
+    pub name: String,
+    /// Canonical JSON of the manifest as applied (namespace filled in, server-owned fields dropped), before
+    /// defaulting: what the store keeps.
+    pub manifest_json: String,
+    /// Canonical JSON of the defaulted pod template, what revisions compare.
+    pub template: String,
+}
+
+/// Parses, defaults and validates a manifest like the API server would on create.
+pub(crate) fn prepare(manifest: &str) -> Result<Prepared, FleetError> {
+    let mut applied = parse_daemon_set(manifest).map_err(|e| FleetError::InvalidArgument(e.to_string()))?;
+    // kubectl fills the namespace from its context; ours is "default".
+    if applied.metadata.namespace.as_deref().unwrap_or_default().is_empty() {
+        applied.metadata.namespace = Some("default".to_string());
+    }
+    // Server-owned fields are not the user's to set.
+    applied.status = None;
+    applied.metadata.uid = None;
+    applied.metadata.resource_version = None;
+    applied.metadata.generation = None;
+    let mut defaulted = applied.clone();
+    set_defaults(&mut defaulted);
+    let errors = validate_daemon_set(&defaulted);
+    if !errors.is_empty() {
+        return Err(invalid(errors.iter().map(ToString::to_string)));
+    }
+    // Resource quantities must be usable for fit prediction (the API server rejects what does not parse).
+    if let Some(spec) = &defaulted.spec.template.spec {
+        PodDemand::from_pod_spec(spec)
+            .map_err(|e| FleetError::InvalidArgument(format!("spec.template.spec: Invalid value: {e}")))?;
+    }
+    Ok(Prepared {
+        namespace: defaulted.metadata.namespace.clone().unwrap_or_default(),
+        name: defaulted.metadata.name.clone().unwrap_or_default(),
+        manifest_json: canonical_json(&serde_json::to_value(&applied).expect("a DaemonSet serializes")),
+        template: canonical_template(&defaulted.spec.template),
+        defaulted,
+    })
+}
+
 fn invalid(errors: impl IntoIterator<Item = String>) -> FleetError {
     FleetError::InvalidArgument(errors.into_iter().collect::<Vec<_>>().join("; "))
 }
@@ -52,33 +97,13 @@ impl Fleet {
         manifest: &str,
         targets: &[String],
     ) -> Result<(DaemonSetView, ApplyOutcome), FleetError> {
-        let mut applied = parse_daemon_set(manifest).map_err(|e| FleetError::InvalidArgument(e.to_string()))?;
-        // kubectl fills the namespace from its context; ours is "default".
-        if applied.metadata.namespace.as_deref().unwrap_or_default().is_empty() {
-            applied.metadata.namespace = Some("default".to_string());
-        }
-        // Server-owned fields are not the user's to set.
-        applied.status = None;
-        for field in [&mut applied.metadata.uid, &mut applied.metadata.resource_version] {
-            *field = None;
-        }
-        applied.metadata.generation = None;
-        let mut defaulted = applied.clone();
-        set_defaults(&mut defaulted);
-        let errors = validate_daemon_set(&defaulted);
-        if !errors.is_empty() {
-            return Err(invalid(errors.iter().map(ToString::to_string)));
-        }
-        let namespace = defaulted.metadata.namespace.clone().unwrap_or_default();
-        let name = defaulted.metadata.name.clone().unwrap_or_default();
+        let Prepared { defaulted, namespace, name, manifest_json, template } = prepare(manifest)?;
         let wanted: BTreeSet<String> = targets.iter().cloned().collect();
         for cluster in &wanted {
             if self.store().get_cluster(cluster).await?.is_none() {
                 return Err(FleetError::NotFound(format!("targets.clusters: cluster {cluster:?} not found")));
             }
         }
-        let manifest_json = canonical_json(&serde_json::to_value(&applied).expect("a DaemonSet serializes"));
-        let template = canonical_template(&defaulted.spec.template);
         let change_cause =
             defaulted.metadata.annotations.as_ref().and_then(|a| a.get(CHANGE_CAUSE_ANNOTATION)).cloned();
 

@@ -5,6 +5,7 @@ mod actor;
 pub mod catalog;
 mod daemonsets;
 pub mod error;
+mod planning;
 pub mod session;
 mod token;
 
@@ -19,7 +20,8 @@ use tokio::sync::{mpsc, watch};
 pub use catalog::{Catalog, CatalogEntry};
 pub use daemonsets::{ApplyOutcome, DaemonSetView, TargetView};
 pub use error::FleetError;
-pub use session::{CloseReason, ShimAction, ShimEvent, ToShim};
+pub use planning::{ClusterPlan, PlanSource};
+pub use session::{CloseReason, Control, Report, ReportQuery, ShimAction, ShimEvent, ToShim};
 
 use crate::engine::model::Labels;
 use crate::engine::selector::Selector;
@@ -65,7 +67,7 @@ pub struct SessionInfo {
 
 struct SessionHandle {
     id: u64,
-    control: mpsc::UnboundedSender<CloseReason>,
+    control: mpsc::UnboundedSender<Control>,
     info: Arc<Mutex<SessionInfo>>,
 }
 
@@ -198,8 +200,23 @@ impl Fleet {
 
     fn close_session(&self, cluster: &str, reason: CloseReason) {
         if let Some(s) = self.inner.sessions.lock().expect("sessions lock").remove(cluster) {
-            let _ = s.control.send(reason);
+            let _ = s.control.send(Control::Close(reason));
         }
+    }
+
+    /// Sends a report query to a cluster's actor; None when no session is open.
+    async fn query(
+        &self,
+        cluster: &str,
+        query: impl FnOnce(tokio::sync::oneshot::Sender<Report>) -> ReportQuery,
+    ) -> Option<Report> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        {
+            let sessions = self.inner.sessions.lock().expect("sessions lock");
+            let session = sessions.get(cluster)?;
+            session.control.send(Control::Report(query(tx))).ok()?;
+        }
+        rx.await.ok()
     }
 
     // ---- shim sessions ----
@@ -256,7 +273,7 @@ impl Fleet {
             .expect("sessions lock")
             .insert(cluster.name.clone(), SessionHandle { id, control: control_tx, info: Arc::clone(&info) });
         if let Some(previous) = previous {
-            let _ = previous.control.send(CloseReason::Replaced);
+            let _ = previous.control.send(Control::Close(CloseReason::Replaced));
         }
         let actor = actor::ClusterActor::new(
             self.clone(),

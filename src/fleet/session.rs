@@ -45,3 +45,28 @@ pub enum ToShim {
     Resync { reason: String },
     Close(CloseReason),
 }
+
+/// A request to a cluster actor, answered from its view.
+pub enum Control {
+    /// End the session.
+    Close(CloseReason),
+    /// Report on a DaemonSet (stored or hypothetical) in this cluster.
+    Report(ReportQuery),
+}
+
+/// What a report covers.
+pub struct ReportQuery {
+    pub daemon_set: std::sync::Arc<crate::engine::daemonset::CompiledDaemonSet>,
+    /// One node (explain) or the whole cluster (plan).
+    pub node: Option<String>,
+    pub include_all_nodes: bool,
+    pub reply: tokio::sync::oneshot::Sender<Report>,
+}
+
+/// A cluster actor's answer.
+pub enum Report {
+    Node(Option<crate::engine::explain::NodeReport>),
+    Cluster(crate::engine::explain::ClusterReport),
+    /// The session has no complete snapshot yet.
+    NotSynced,
+}

@@ -149,6 +149,7 @@ struct TargetRow {
     available: i32,
     unavailable: i32,
     observed_generation: i64,
+    predicted_pending: i32,
 }
 
 impl TargetRow {
@@ -165,6 +166,7 @@ impl TargetRow {
                 number_available: self.available,
                 number_unavailable: self.unavailable,
                 observed_generation: self.observed_generation,
+                predicted_pending: self.predicted_pending,
             },
         }
     }
@@ -256,7 +258,9 @@ macro_rules! target_columns {
             $t,
             "unavailable, ",
             $t,
-            "observed_generation"
+            "observed_generation, ",
+            $t,
+            "predicted_pending"
         )
     };
 }
@@ -515,8 +519,8 @@ macro_rules! sql_store {
             async fn set_target_status(&self, uid: &str, cluster: &str, s: &StatusCounts) -> StoreResult<()> {
                 sqlx::query(
                     "UPDATE daemonset_targets SET desired = $1, current = $2, misscheduled = $3, ready = $4, \
-                     updated = $5, available = $6, unavailable = $7, observed_generation = $8 \
-                     WHERE ds_uid = $9 AND cluster = $10",
+                     updated = $5, available = $6, unavailable = $7, observed_generation = $8, \
+                     predicted_pending = $9 WHERE ds_uid = $10 AND cluster = $11",
                 )
                 .bind(s.desired_number_scheduled)
                 .bind(s.current_number_scheduled)
@@ -526,6 +530,7 @@ macro_rules! sql_store {
                 .bind(s.number_available)
                 .bind(s.number_unavailable)
                 .bind(s.observed_generation)
+                .bind(s.predicted_pending)
                 .bind(uid)
                 .bind(cluster)
                 .execute(&self.pool)

@@ -280,6 +280,8 @@ impl FakeShim {
             created_at: Some(now()),
             deletion_timestamp: None,
             controller: None,
+            requests: None,
+            host_ports: vec![],
         };
         self.send(pb::shim_message::Kind::ActionResult(pb::ActionResult {
             action_id: create.action_id.clone(),
