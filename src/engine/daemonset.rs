@@ -8,6 +8,21 @@ use super::fit::PodDemand;
 use super::model::{Labels, Pod};
 use super::placement::PlacementPolicy;
 use super::selector::label_selector_matches;
+use super::validation::scaled_value;
+
+/// upstream util.AllowsSurge: RollingUpdate whose maxSurge resolves above 0 against a single node.
+fn allows_surge(spec: &DaemonSetSpec) -> bool {
+    let Some(strategy) = &spec.update_strategy else { return false };
+    if strategy.type_.as_deref().unwrap_or("RollingUpdate") != "RollingUpdate" {
+        return false;
+    }
+    strategy
+        .rolling_update
+        .as_ref()
+        .and_then(|ru| ru.max_surge.as_ref())
+        .and_then(|surge| scaled_value(surge, 1).ok())
+        .is_some_and(|n| n > 0)
+}
 
 /// Everything the engine needs of one DaemonSet, built once per version and reused for every node.
 #[derive(Clone, Debug)]
@@ -24,6 +39,9 @@ pub struct CompiledDaemonSet {
     pub policy: PlacementPolicy,
     /// What each of its pods asks of a node.
     pub demand: PodDemand,
+    /// RollingUpdate with maxSurge above 0 for one node: a new pod starts beside the old one (upstream
+    /// AllowsSurge), which changes how manage treats a node with two pods.
+    pub allows_surge: bool,
 }
 
 impl CompiledDaemonSet {
@@ -41,6 +59,7 @@ impl CompiledDaemonSet {
             policy: PlacementPolicy::new(&spec.template),
             // Quantities are checked when the manifest is applied; a stored one always parses.
             demand: spec.template.spec.as_ref().and_then(|s| PodDemand::from_pod_spec(s).ok()).unwrap_or_default(),
+            allows_surge: allows_surge(spec),
         }
     }
 

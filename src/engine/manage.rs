@@ -146,12 +146,8 @@ pub fn pod_order(a: &Pod, b: &Pod) -> std::cmp::Ordering {
     a.node_name
         .is_empty()
         .cmp(&b.node_name.is_empty())
-        .then_with(|| match (a.created_at, b.created_at) {
-            (Some(x), Some(y)) => x.cmp(&y),
-            (Some(_), None) => std::cmp::Ordering::Less,
-            (None, Some(_)) => std::cmp::Ordering::Greater,
-            (None, None) => std::cmp::Ordering::Equal,
-        })
+        // A pod without a creation time sorts as Go's zero time: oldest.
+        .then_with(|| a.created_at.cmp(&b.created_at))
         .then_with(|| a.name.cmp(&b.name))
 }
 
@@ -209,32 +205,38 @@ fn evaluate(ds: &CompiledDaemonSet, slot: &Slot, ctx: &ManageContext<'_>) -> Eva
         return ev;
     };
     let placement = ds.policy.evaluate(node);
-    let o = &mut ev.outcome;
-    o.set(NodeOutcome::EXISTS, true);
-    o.set(NodeOutcome::SHOULD_RUN, placement.should_run);
-    o.set(NodeOutcome::SHOULD_CONTINUE, placement.should_continue_running);
+    ev.outcome.set(NodeOutcome::EXISTS, true);
+    ev.outcome.set(NodeOutcome::SHOULD_RUN, placement.should_run);
+    ev.outcome.set(NodeOutcome::SHOULD_CONTINUE, placement.should_continue_running);
     if placement.should_run && pods.is_empty() {
-        o.set(NodeOutcome::CREATE, true);
+        ev.outcome.set(NodeOutcome::CREATE, true);
     } else if placement.should_continue_running {
-        let mut running = 0;
+        let mut running: Vec<&Pod> = Vec::new();
         for pod in pods.iter().filter(|p| !p.is_terminating()) {
             match pod.phase {
                 PodPhase::Failed => ev.deletes.push(PodDeletion::of(pod, DeleteReason::Failed)),
                 PodPhase::Succeeded => ev.deletes.push(PodDeletion::of(pod, DeleteReason::Succeeded)),
-                _ => {
-                    // `pods` is in upstream's order: the first running pod stays, the others are pruned.
-                    if running > 0 {
-                        ev.deletes.push(PodDeletion::of(pod, DeleteReason::Duplicate));
-                    }
-                    running += 1;
-                }
+                _ => running.push(pod),
             }
+        }
+        // `pods`, and so `running`, is in upstream's order.
+        if !ds.allows_surge {
+            // The first running pod stays; the others are pruned.
+            for pod in running.iter().skip(1) {
+                ev.deletes.push(PodDeletion::of(pod, DeleteReason::Duplicate));
+            }
+        } else if running.is_empty() {
+            // With surge a replacement starts even while old pods still terminate.
+            ev.outcome.set(NodeOutcome::CREATE, placement.should_run);
+        } else if running.len() > 1 {
+            surge_prune(ds, &running, ctx.now, &mut ev);
         }
     } else {
         for pod in pods.iter().filter(|p| !p.is_terminating()) {
             ev.deletes.push(PodDeletion::of(pod, DeleteReason::NodeNoLongerQualifies));
         }
     }
+    let o = &mut ev.outcome;
     if !placement.should_run {
         o.set(NodeOutcome::MISSCHEDULED, !pods.is_empty());
     } else if let Some(first) = pods.first() {
@@ -244,7 +246,7 @@ fn evaluate(ds: &CompiledDaemonSet, slot: &Slot, ctx: &ManageContext<'_>) -> Eva
             if at < ctx.now {
                 o.set(NodeOutcome::AVAILABLE, true);
             } else {
-                ev.wake_at = Some(at);
+                ev.wake_at = Some(ev.wake_at.map_or(at, |w| w.min(at)));
             }
         }
         o.set(NodeOutcome::UPDATED, !ds.hash.is_empty() && first.revision_hash() == Some(ds.hash.as_str()));
@@ -266,6 +268,29 @@ pub fn predict_fit(ds: &CompiledDaemonSet, node: &super::model::Node, slot: &Slo
         .map(|p| &p.demand)
         .collect();
     predict(&ds.demand, node, &others)
+}
+
+/// Surge with several running pods on a node (reference 2.4 step 6): keep the oldest pod of the current revision
+/// and the oldest other one, delete the rest; retire the old one once it is unready or the new one available.
+fn surge_prune(ds: &CompiledDaemonSet, running: &[&Pod], now: DateTime<Utc>, ev: &mut Evaluation) {
+    let is_new = |p: &Pod| !ds.hash.is_empty() && p.revision_hash() == Some(ds.hash.as_str());
+    let oldest_new = running.iter().position(|p| is_new(p));
+    let oldest_old = running.iter().position(|p| !is_new(p));
+    for (i, pod) in running.iter().enumerate() {
+        if Some(i) != oldest_new && Some(i) != oldest_old {
+            ev.deletes.push(PodDeletion::of(pod, DeleteReason::Duplicate));
+        }
+    }
+    let Some(old) = oldest_old.map(|i| running[i]) else { return };
+    if !old.ready {
+        ev.deletes.push(PodDeletion::of(old, DeleteReason::Duplicate));
+    } else if let Some(new) = oldest_new.map(|i| running[i]) {
+        match available_at(new, ds.min_ready_seconds) {
+            Some(at) if at < now => ev.deletes.push(PodDeletion::of(old, DeleteReason::Duplicate)),
+            Some(at) => ev.wake_at = Some(ev.wake_at.map_or(at, |w| w.min(at))),
+            None => {}
+        }
+    }
 }
 
 /// The plan of one DaemonSet in one cluster, kept up to date slot by slot.
@@ -424,17 +449,24 @@ pub fn manage(
     Planner::new(Arc::clone(ds), view, ctx).plan(view, ctx, backoff)
 }
 
-/// Deletes every pod of a DaemonSet uid in the view (deleted DaemonSet, or cluster dropped from its targets).
-pub fn remove_all(ds_uid: &str, view: &ClusterView, deleting_pods: &HashSet<String>, burst: usize) -> Vec<PodDeletion> {
+/// Deletes every pod a DaemonSet claims in the view, adopted orphans included, as the garbage collector does for
+/// upstream's owned pods (deleted DaemonSet, or cluster dropped from its targets).
+pub fn remove_all(
+    ds: &CompiledDaemonSet,
+    view: &ClusterView,
+    live_owner_uids: &HashSet<String>,
+    deleting_pods: &HashSet<String>,
+    burst: usize,
+) -> Vec<PodDeletion> {
     view.pods()
-        .filter(|p| p.owner_uid() == Some(ds_uid) && p.controller.is_none())
+        .filter(|p| ds.claims(p, |uid| live_owner_uids.contains(uid)))
         .filter(|p| !p.is_terminating() && !deleting_pods.contains(&p.uid))
         .take(burst)
         .map(|p| PodDeletion::of(p, DeleteReason::Removed))
         .collect()
 }
 
-/// True when no pod of the uid is left in the view, terminating ones included.
-pub fn all_removed(ds_uid: &str, view: &ClusterView) -> bool {
-    !view.pods().any(|p| p.owner_uid() == Some(ds_uid) && p.controller.is_none())
+/// True when no pod the DaemonSet claims is left in the view, terminating ones included.
+pub fn all_removed(ds: &CompiledDaemonSet, view: &ClusterView, live_owner_uids: &HashSet<String>) -> bool {
+    !view.pods().any(|p| ds.claims(p, |uid| live_owner_uids.contains(uid)))
 }

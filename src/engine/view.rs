@@ -54,8 +54,10 @@ fn is_older(incoming: &str, held: &str) -> bool {
 
 impl ClusterView {
     /// A view of exactly these nodes and pods (a completed snapshot). Slots are assigned in node-name order.
-    pub fn from_snapshot(mut nodes: Vec<Node>, pods: Vec<Pod>) -> Self {
+    /// Pods targeting missing nodes get slots in target-name order, so list order never matters.
+    pub fn from_snapshot(mut nodes: Vec<Node>, mut pods: Vec<Pod>) -> Self {
         nodes.sort_by(|a, b| a.name.cmp(&b.name));
+        pods.sort_by(|a, b| (a.target_node_name(), &a.uid).cmp(&(b.target_node_name(), &b.uid)));
         let mut view = ClusterView::default();
         for node in nodes {
             let slot = view.slot_for(&node.name);

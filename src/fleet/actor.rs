@@ -343,9 +343,10 @@ impl ClusterActor {
             let uid = entry.record.uid.as_str();
             let removing = entry.record.deleting || entry.target(&self.cluster).is_some_and(|t| t.removing);
             if removing {
-                let deletes = remove_all(uid, &self.view, &deleting, config.burst);
+                let ds = &entry.compiled;
+                let deletes = remove_all(ds, &self.view, &catalog.live_uids, &deleting, config.burst);
                 let pending = self.in_flight.values().any(|f| f.intent.ds_uid == uid);
-                if deletes.is_empty() && !pending && all_removed(uid, &self.view) {
+                if deletes.is_empty() && !pending && all_removed(ds, &self.view, &catalog.live_uids) {
                     removed.push(uid.to_string());
                 }
                 intents.extend(deletes.into_iter().map(|d| self.delete_intent(uid, d, now)));
