@@ -316,3 +316,33 @@ async fn failed_create_is_retried_after_backoff(pool: sqlx::SqlitePool) {
     assert_ne!(retry[0].action_id, first[0].action_id);
     server.stop().await;
 }
+
+/// upstream: TestSimpleDaemonSetPodCreateErrors — 100 nodes, the API accepts only 10 creates: batches of 1, 2,
+/// 4 and 8 go out, each after the previous one's results, and the failure in the fourth ends the run.
+#[sqlx::test(migrations = "./migrations/sqlite")]
+async fn creates_go_out_in_slow_start_batches(pool: sqlx::SqlitePool) {
+    let server = TestServer::start(Arc::new(SqliteStore::from_pool(pool))).await;
+    let mut fleet = server.fleet().await;
+    let token = register(&mut fleet, "c1").await;
+    apply(&mut fleet, &daemonset_json("agent", "a:1", &[]), &["c1"]).await.unwrap();
+    let nodes = (0..100).map(|i| node(&format!("n{i:03}"), &[])).collect();
+    let mut shim = FakeShim::connect(&server, &token, "c1", nodes, vec![]).await;
+    let (mut sizes, mut accepted) = (Vec::new(), 0);
+    while sizes.len() < 5 {
+        let batch = shim.drain(Duration::from_millis(400)).await;
+        if batch.is_empty() {
+            continue;
+        }
+        sizes.push(batch.len());
+        for m in batch {
+            let Some(pb::server_message::Kind::Action(a)) = m.kind else { panic!("{m:?}") };
+            assert!(matches!(a.kind, Some(pb::action::Kind::CreatePod(_))));
+            let ok = accepted < 10;
+            accepted += usize::from(ok);
+            shim.ack(&a.action_id, ok).await;
+        }
+    }
+    assert_eq!(sizes, [1, 2, 4, 8, 1], "a failure ends the run; the next one starts from 1 again");
+    assert_eq!(accepted, 10);
+    server.stop().await;
+}

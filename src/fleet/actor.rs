@@ -10,6 +10,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::time::{Instant, MissedTickBehavior};
 
 use super::session::{CloseReason, Control, Report, ReportQuery, ShimAction, ShimEvent, ToShim};
+use super::slow_start::SlowStart;
 use super::{Catalog, CatalogEntry, Fleet, FleetError, SessionInfo};
 use crate::engine::backoff::FailedPodBackoff;
 use crate::engine::explain::{explain_node, report_cluster};
@@ -63,6 +64,10 @@ pub(super) struct ClusterActor {
     /// The view was replaced: every planner starts over.
     replan_all: bool,
     failed_pods: FailedPodBackoff,
+    /// Slow start of creates per DaemonSet uid.
+    slow_start: HashMap<String, SlowStart>,
+    /// Intents that ended (failed, or given up on) and are to be removed from the store.
+    ended: Vec<String>,
     /// The catalog the planners were built with.
     planned_with: Option<Arc<Catalog>>,
     last_message: Instant,
@@ -98,6 +103,8 @@ impl ClusterActor {
             replan_all: true,
             failed_pods: FailedPodBackoff::default(),
             planned_with: None,
+            slow_start: HashMap::new(),
+            ended: Vec::new(),
             last_message: Instant::now(),
         }
     }
@@ -248,10 +255,16 @@ impl ClusterActor {
     /// A failed action is over (a new one may be planned, after backoff for creates); a successful one stays
     /// in flight until the view shows its effect, as upstream's expectations wait for the informer.
     fn action_result(&mut self, action_id: &str, succeeded: bool, message: &str) {
+        if let Some(f) = self.in_flight.get(action_id)
+            && let Some(slow) = self.slow_start.get_mut(&f.intent.ds_uid)
+        {
+            slow.finished(action_id, succeeded, self.fleet.config().burst);
+        }
         if succeeded {
             return;
         }
         let Some(done) = self.in_flight.remove(action_id) else { return };
+        self.ended.push(action_id.to_string());
         tracing::warn!(cluster = %self.cluster, action = %action_id, pod = %done.intent.pod_name, %message,
             "action failed");
         if done.intent.kind == IntentKind::Create {
@@ -299,7 +312,13 @@ impl ClusterActor {
             return Ok(());
         }
         let config = self.fleet.config().clone();
-        let settled = self.settle_in_flight(config.action_timeout);
+        let mut settled = self.settle_in_flight(config.action_timeout);
+        for id in &settled {
+            for slow in self.slow_start.values_mut() {
+                slow.finished(id, true, config.burst);
+            }
+        }
+        settled.append(&mut self.ended);
         if !settled.is_empty() {
             self.fleet.store().delete_intents(&settled).await?;
         }
@@ -376,9 +395,14 @@ impl ClusterActor {
             if self.stored_status.get(uid) != Some(&plan.status) {
                 statuses.push((uid.to_string(), plan.status));
             }
-            for node in &plan.creates {
-                intents.push(self.create_intent(entry, node, now));
+            let slow = self.slow_start.entry(uid.to_string()).or_default();
+            let allowed = slow.allowance(plan.creates.len());
+            let creates: Vec<ActionIntent> =
+                plan.creates.iter().take(allowed).map(|node| self.create_intent(entry, node, now)).collect();
+            if let Some(slow) = self.slow_start.get_mut(uid) {
+                slow.sent(creates.iter().map(|c| c.id.clone()));
             }
+            intents.extend(creates);
             intents.extend(plan.deletes.into_iter().map(|d| self.delete_intent(uid, d, now)));
         }
         if !intents.is_empty() {

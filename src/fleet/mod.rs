@@ -7,6 +7,7 @@ mod daemonsets;
 pub mod error;
 mod planning;
 pub mod session;
+mod slow_start;
 mod token;
 
 use std::collections::HashMap;

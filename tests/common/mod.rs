@@ -227,20 +227,40 @@ impl FakeShim {
         }
     }
 
-    /// Waits for exactly `n` actions; returns them as creates and deletes.
+    /// Reports an action's outcome, as a shim does right after its API call.
+    pub async fn ack(&self, action_id: &str, succeeded: bool) {
+        let (outcome, message) = if succeeded {
+            (pb::ActionOutcome::Succeeded, String::new())
+        } else {
+            (pb::ActionOutcome::Failed, "pods is forbidden: exceeded quota".to_string())
+        };
+        self.send(pb::shim_message::Kind::ActionResult(pb::ActionResult {
+            action_id: action_id.into(),
+            outcome: outcome as i32,
+            message,
+            pod_uid: String::new(),
+        }))
+        .await;
+    }
+
+    /// Waits for exactly `n` actions; returns them as creates and deletes. Creates are acknowledged as they
+    /// arrive (the API accepted them), which lets the next slow-start batch go out.
     pub async fn actions(&mut self, n: usize) -> (Vec<Create>, Vec<Delete>) {
         let (mut creates, mut deletes) = (Vec::new(), Vec::new());
         while creates.len() + deletes.len() < n {
             let m = self.next().await.expect("stream ok");
             match m.kind {
                 Some(pb::server_message::Kind::Action(a)) => match a.kind {
-                    Some(pb::action::Kind::CreatePod(c)) => creates.push(Create {
-                        action_id: a.action_id,
-                        pod: serde_json::from_str(&c.pod_json).expect("pod json"),
-                        namespace: c.namespace,
-                        name: c.name,
-                        node: c.node_name,
-                    }),
+                    Some(pb::action::Kind::CreatePod(c)) => {
+                        self.ack(&a.action_id, true).await;
+                        creates.push(Create {
+                            action_id: a.action_id,
+                            pod: serde_json::from_str(&c.pod_json).expect("pod json"),
+                            namespace: c.namespace,
+                            name: c.name,
+                            node: c.node_name,
+                        })
+                    }
                     Some(pb::action::Kind::DeletePod(d)) => deletes.push(Delete {
                         action_id: a.action_id,
                         namespace: d.namespace,
@@ -253,6 +273,15 @@ impl FakeShim {
             }
         }
         (creates, deletes)
+    }
+
+    /// Every message that arrives until the stream is quiet for `quiet`.
+    pub async fn drain(&mut self, quiet: Duration) -> Vec<pb::ServerMessage> {
+        let mut out = Vec::new();
+        while let Ok(m) = tokio::time::timeout(quiet, self.rx.message()).await {
+            out.push(m.expect("stream ok").expect("stream open"));
+        }
+        out
     }
 
     /// Asserts nothing arrives for a short while.
