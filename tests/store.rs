@@ -30,6 +30,7 @@ on_both_backends!(
     targets_removal_and_deleting,
     status_round_trip,
     intents_round_trip,
+    revision_usage_and_pruning,
 );
 
 fn at(secs: i64) -> chrono::DateTime<Utc> {
@@ -244,4 +245,26 @@ async fn intents_round_trip(store: Arc<dyn Store>) {
     store.delete_intents(&["a".to_string()]).await.unwrap();
     assert_eq!(store.list_intents("c1").await.unwrap(), vec![all[0].clone()]);
     assert!(store.list_intents("c2").await.unwrap().is_empty());
+}
+
+async fn revision_usage_and_pruning(store: Arc<dyn Store>) {
+    store.create_cluster(&cluster("c1"), "h").await.unwrap();
+    let mut w = DaemonSetWrite {
+        daemonset: daemonset("u1", "agent", 1, "ha", 1),
+        expected_generation: None,
+        targets: vec![("c1".into(), false)],
+        revision: revision("ha", 1, "A"),
+    };
+    store.write_daemonset(&w).await.unwrap();
+    w.daemonset = daemonset("u1", "agent", 2, "hb", 2);
+    w.expected_generation = Some(1);
+    w.revision = revision("hb", 2, "B");
+    store.write_daemonset(&w).await.unwrap();
+    let usage: std::collections::BTreeMap<String, i32> = [("ha".to_string(), 3), ("hb".to_string(), 1)].into();
+    store.set_target_revision_usage("u1", "c1", &usage).await.unwrap();
+    let got = store.get_daemonset("default", "agent").await.unwrap().unwrap();
+    assert_eq!(got.targets[0].revision_usage, usage);
+    store.delete_revisions("u1", &["ha".to_string()]).await.unwrap();
+    let left: Vec<String> = store.list_revisions("u1").await.unwrap().into_iter().map(|r| r.hash).collect();
+    assert_eq!(left, ["hb"]);
 }

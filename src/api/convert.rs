@@ -305,3 +305,17 @@ pub fn cluster_plan(plan: crate::fleet::ClusterPlan) -> pb::ClusterPlacementPlan
         cluster,
     }
 }
+
+pub fn revision(r: crate::fleet::RevisionView, with_template: bool) -> pb::Revision {
+    pb::Revision {
+        revision: r.record.revision,
+        hash: r.record.hash,
+        name: r.record.name,
+        change_cause: r.record.change_cause.unwrap_or_default(),
+        created_at: Some(timestamp(r.record.created_at)),
+        current: r.current,
+        nodes: r.clusters.values().sum(),
+        clusters: r.clusters.into_iter().map(|(cluster, nodes)| pb::RevisionUsage { cluster, nodes }).collect(),
+        template: if with_template { r.record.template } else { String::new() },
+    }
+}

@@ -151,4 +151,32 @@ impl FleetService for FleetApi {
             clusters: plans.into_iter().map(convert::cluster_plan).collect(),
         }))
     }
+
+    async fn list_revisions(
+        &self,
+        request: Request<pb::ListRevisionsRequest>,
+    ) -> Result<Response<pb::ListRevisionsResponse>, Status> {
+        let req = request.into_inner();
+        let revisions = self.fleet.list_revisions(&req.namespace, &req.name).await.map_err(to_status)?;
+        Ok(Response::new(pb::ListRevisionsResponse {
+            revisions: revisions.into_iter().map(|r| convert::revision(r, false)).collect(),
+        }))
+    }
+
+    async fn get_revision(&self, request: Request<pb::GetRevisionRequest>) -> Result<Response<pb::Revision>, Status> {
+        let req = request.into_inner();
+        let revision = self.fleet.get_revision(&req.namespace, &req.name, req.revision).await.map_err(to_status)?;
+        Ok(Response::new(convert::revision(revision, true)))
+    }
+
+    async fn rollback(&self, request: Request<pb::RollbackRequest>) -> Result<Response<pb::RollbackResponse>, Status> {
+        let req = request.into_inner();
+        let outcome =
+            self.fleet.rollback(&req.namespace, &req.name, req.to_revision, req.dry_run).await.map_err(to_status)?;
+        Ok(Response::new(pb::RollbackResponse {
+            daemonset: Some(convert::daemon_set(outcome.daemon_set)),
+            revision: Some(convert::revision(outcome.revision, true)),
+            message: outcome.message,
+        }))
+    }
 }

@@ -42,6 +42,8 @@ pub struct CompiledDaemonSet {
     /// RollingUpdate with maxSurge above 0 for one node: a new pod starts beside the old one (upstream
     /// AllowsSurge), which changes how manage treats a node with two pods.
     pub allows_surge: bool,
+    /// spec.revisionHistoryLimit (default 10): old revisions kept besides the current one and live ones.
+    pub revision_history_limit: i32,
 }
 
 impl CompiledDaemonSet {
@@ -60,6 +62,7 @@ impl CompiledDaemonSet {
             // Quantities are checked when the manifest is applied; a stored one always parses.
             demand: spec.template.spec.as_ref().and_then(|s| PodDemand::from_pod_spec(s).ok()).unwrap_or_default(),
             allows_surge: allows_surge(spec),
+            revision_history_limit: spec.revision_history_limit.unwrap_or(10).max(0),
         }
     }
 

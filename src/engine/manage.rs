@@ -100,6 +100,7 @@ impl NodeOutcome {
     const UPDATED: u16 = 1 << 7;
     const EXISTS: u16 = 1 << 8;
     const PENDING: u16 = 1 << 9;
+    const RUNS_CURRENT: u16 = 1 << 10;
 
     fn has(self, bit: u16) -> bool {
         self.0 & bit != 0
@@ -188,15 +189,26 @@ struct Evaluation {
     deletes: Vec<PodDeletion>,
     /// When the node's first pod becomes available, if that is still ahead.
     wake_at: Option<DateTime<Utc>>,
+    /// Distinct revision hashes of the node's pods other than the current one (empty in the steady state).
+    old_hashes: Vec<String>,
 }
 
 /// podsShouldBeOnNode plus the node's status share (reference 2.4 and 5).
 fn evaluate(ds: &CompiledDaemonSet, slot: &Slot, ctx: &ManageContext<'_>) -> Evaluation {
-    let mut ev = Evaluation { outcome: NodeOutcome::default(), deletes: Vec::new(), wake_at: None };
+    let mut ev =
+        Evaluation { outcome: NodeOutcome::default(), deletes: Vec::new(), wake_at: None, old_hashes: Vec::new() };
     if slot.name.is_empty() {
         return ev;
     }
     let pods = if slot.pods.is_empty() { Vec::new() } else { claimed_pods(ds, slot, ctx.live_owner_uids) };
+    // Which revisions run here: what revision history may not prune, and what ListRevisions reports.
+    for pod in &pods {
+        match pod.revision_hash() {
+            Some(h) if h == ds.hash => ev.outcome.set(NodeOutcome::RUNS_CURRENT, true),
+            Some(h) if !ev.old_hashes.iter().any(|o| o == h) => ev.old_hashes.push(h.to_string()),
+            _ => {}
+        }
+    }
     let Some(node) = &slot.node else {
         // Pods pinned to a node that is gone and never scheduled: pod GC cannot remove them, so manage does.
         for pod in pods.iter().filter(|p| p.node_name.is_empty() && !p.is_terminating()) {
@@ -305,6 +317,10 @@ pub struct Planner {
     wakes: BTreeSet<(DateTime<Utc>, SlotId)>,
     wake_of: BTreeMap<SlotId, DateTime<Utc>>,
     status: StatusCounts,
+    /// Old revision hashes per slot, only for slots that have any.
+    old_hashes: BTreeMap<SlotId, Vec<String>>,
+    /// Nodes running each revision hash (the current one included).
+    usage: BTreeMap<String, i32>,
 }
 
 impl Planner {
@@ -319,6 +335,8 @@ impl Planner {
             wakes: BTreeSet::new(),
             wake_of: BTreeMap::new(),
             status: StatusCounts::default(),
+            old_hashes: BTreeMap::new(),
+            usage: BTreeMap::new(),
         };
         for (id, slot) in view.slots().iter().enumerate() {
             planner.store(id as SlotId, evaluate(&planner.ds, slot, ctx));
@@ -356,6 +374,21 @@ impl Planner {
         let old = std::mem::replace(&mut self.outcomes[i], ev.outcome);
         old.count(&mut self.status, -1);
         ev.outcome.count(&mut self.status, 1);
+        if old.has(NodeOutcome::RUNS_CURRENT) != ev.outcome.has(NodeOutcome::RUNS_CURRENT) {
+            let delta = if ev.outcome.has(NodeOutcome::RUNS_CURRENT) { 1 } else { -1 };
+            bump(&mut self.usage, &self.ds.hash, delta);
+        }
+        if !self.old_hashes.is_empty() || !ev.old_hashes.is_empty() {
+            for hash in self.old_hashes.remove(&id).unwrap_or_default() {
+                bump(&mut self.usage, &hash, -1);
+            }
+            for hash in &ev.old_hashes {
+                bump(&mut self.usage, hash, 1);
+            }
+            if !ev.old_hashes.is_empty() {
+                self.old_hashes.insert(id, ev.old_hashes);
+            }
+        }
         let (word, bit) = (i / 64, 1u64 << (i % 64));
         if ev.outcome.wants_create() {
             self.creates[word] |= bit;
@@ -363,17 +396,26 @@ impl Planner {
             self.creates[word] &= !bit;
         }
         if ev.deletes.is_empty() {
-            self.deletes.remove(&id);
+            if !self.deletes.is_empty() {
+                self.deletes.remove(&id);
+            }
         } else {
             self.deletes.insert(id, ev.deletes);
         }
-        if let Some(at) = self.wake_of.remove(&id) {
+        if !self.wake_of.is_empty()
+            && let Some(at) = self.wake_of.remove(&id)
+        {
             self.wakes.remove(&(at, id));
         }
         if let Some(at) = ev.wake_at {
             self.wakes.insert((at, id));
             self.wake_of.insert(id, at);
         }
+    }
+
+    /// How many nodes run a pod of each revision hash.
+    pub fn revision_usage(&self) -> &BTreeMap<String, i32> {
+        &self.usage
     }
 
     /// The outcome of one node slot.
@@ -429,6 +471,15 @@ impl Planner {
             || ctx.deleting_pods.iter().any(|uid| view.pod(uid).is_some_and(|p| p.owner_uid() == Some(&self.ds.uid)));
         plan.status = self.status(in_flight, ctx.observed_generation);
         plan
+    }
+}
+
+/// Adds `delta` to a hash's node count, dropping hashes no node runs.
+fn bump(usage: &mut BTreeMap<String, i32>, hash: &str, delta: i32) {
+    let n = usage.entry(hash.to_string()).or_default();
+    *n += delta;
+    if *n <= 0 {
+        usage.remove(hash);
     }
 }
 

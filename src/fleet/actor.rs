@@ -64,6 +64,8 @@ pub(super) struct ClusterActor {
     /// The view was replaced: every planner starts over.
     replan_all: bool,
     failed_pods: FailedPodBackoff,
+    /// Revision usage last stored per DaemonSet uid.
+    stored_usage: HashMap<String, std::collections::BTreeMap<String, i32>>,
     /// Slow start of creates per DaemonSet uid.
     slow_start: HashMap<String, SlowStart>,
     /// Intents that ended (failed, or given up on) and are to be removed from the store.
@@ -104,6 +106,7 @@ impl ClusterActor {
             failed_pods: FailedPodBackoff::default(),
             planned_with: None,
             slow_start: HashMap::new(),
+            stored_usage: HashMap::new(),
             ended: Vec::new(),
             last_message: Instant::now(),
         }
@@ -350,6 +353,7 @@ impl ClusterActor {
         let empty = HashSet::new();
         let mut intents = Vec::new();
         let mut statuses = Vec::new();
+        let mut usages = Vec::new();
         let mut removed = Vec::new();
         let touched = std::mem::take(&mut self.touched);
         let replan_all = std::mem::take(&mut self.replan_all);
@@ -392,6 +396,9 @@ impl ClusterActor {
                 }
             };
             let plan = planner.plan(&self.view, &ctx, &mut self.failed_pods);
+            if self.stored_usage.get(uid) != Some(planner.revision_usage()) {
+                usages.push((uid.to_string(), planner.revision_usage().clone()));
+            }
             if self.stored_status.get(uid) != Some(&plan.status) {
                 statuses.push((uid.to_string(), plan.status));
             }
@@ -415,6 +422,15 @@ impl ClusterActor {
         for (uid, status) in statuses {
             self.fleet.store().set_target_status(&uid, &self.cluster, &status).await?;
             self.stored_status.insert(uid, status);
+        }
+        for (uid, usage) in usages {
+            self.fleet.store().set_target_revision_usage(&uid, &self.cluster, &usage).await?;
+            let hashes_changed = self.stored_usage.get(&uid).is_none_or(|old| !old.keys().eq(usage.keys()));
+            self.stored_usage.insert(uid.clone(), usage);
+            // A revision no pod runs any more may now be pruned.
+            if hashes_changed {
+                self.fleet.cleanup_history(&uid).await?;
+            }
         }
         if !removed.is_empty() {
             for uid in &removed {

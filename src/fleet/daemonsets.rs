@@ -206,8 +206,10 @@ impl Fleet {
                 (write, ApplyOutcome::Configured)
             }
         };
+        let uid = write.daemonset.uid.clone();
         self.store().write_daemonset(&write).await?;
         self.reload_catalog().await?;
+        self.cleanup_history(&uid).await?;
         let view = self.get_daemon_set(&namespace, &name).await?;
         Ok((view, outcome))
     }

@@ -6,6 +6,7 @@ pub mod catalog;
 mod daemonsets;
 pub mod error;
 mod planning;
+mod revisions;
 pub mod session;
 mod slow_start;
 mod token;
@@ -22,6 +23,7 @@ pub use catalog::{Catalog, CatalogEntry};
 pub use daemonsets::{ApplyOutcome, DaemonSetView, TargetView};
 pub use error::FleetError;
 pub use planning::{ClusterPlan, PlanSource};
+pub use revisions::{RevisionView, RollbackOutcome};
 pub use session::{CloseReason, Control, Report, ReportQuery, ShimAction, ShimEvent, ToShim};
 
 use crate::engine::model::Labels;

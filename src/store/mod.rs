@@ -57,6 +57,15 @@ pub trait Store: Send + Sync + 'static {
     async fn finish_target_removal(&self, uid: &str, cluster: &str) -> StoreResult<bool>;
     /// Stores a DaemonSet's status in one cluster.
     async fn set_target_status(&self, uid: &str, cluster: &str, status: &StatusCounts) -> StoreResult<()>;
+    /// Stores how many nodes of a cluster run each revision hash of a DaemonSet.
+    async fn set_target_revision_usage(
+        &self,
+        uid: &str,
+        cluster: &str,
+        usage: &std::collections::BTreeMap<String, i32>,
+    ) -> StoreResult<()>;
+    /// Deletes revisions of a DaemonSet by hash (history cleanup).
+    async fn delete_revisions(&self, uid: &str, hashes: &[String]) -> StoreResult<()>;
     /// Revisions of a DaemonSet ordered by revision number.
     async fn list_revisions(&self, uid: &str) -> StoreResult<Vec<RevisionRecord>>;
 

@@ -34,6 +34,8 @@ pub struct TargetRecord {
     /// The DaemonSet's pods are being removed from this cluster.
     pub removing: bool,
     pub status: StatusCounts,
+    /// Nodes running each revision hash, as last reported.
+    pub revision_usage: std::collections::BTreeMap<String, i32>,
 }
 
 /// A stored DaemonSet.

@@ -150,11 +150,14 @@ struct TargetRow {
     unavailable: i32,
     observed_generation: i64,
     predicted_pending: i32,
+    revision_usage: String,
 }
 
 impl TargetRow {
     fn into_record(self) -> TargetRecord {
         TargetRecord {
+            // Written only by set_target_revision_usage from a map; an unreadable value means "unknown".
+            revision_usage: serde_json::from_str(&self.revision_usage).unwrap_or_default(),
             cluster: self.cluster,
             removing: self.removing,
             status: StatusCounts {
@@ -260,7 +263,9 @@ macro_rules! target_columns {
             $t,
             "observed_generation, ",
             $t,
-            "predicted_pending"
+            "predicted_pending, ",
+            $t,
+            "revision_usage"
         )
     };
 }
@@ -535,6 +540,35 @@ macro_rules! sql_store {
                 .bind(cluster)
                 .execute(&self.pool)
                 .await?;
+                Ok(())
+            }
+
+            async fn set_target_revision_usage(
+                &self,
+                uid: &str,
+                cluster: &str,
+                usage: &std::collections::BTreeMap<String, i32>,
+            ) -> StoreResult<()> {
+                let json = serde_json::to_string(usage).expect("a string-to-int map serializes");
+                sqlx::query("UPDATE daemonset_targets SET revision_usage = $1 WHERE ds_uid = $2 AND cluster = $3")
+                    .bind(json)
+                    .bind(uid)
+                    .bind(cluster)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+
+            async fn delete_revisions(&self, uid: &str, hashes: &[String]) -> StoreResult<()> {
+                let mut tx = self.pool.begin().await?;
+                for hash in hashes {
+                    sqlx::query("DELETE FROM revisions WHERE ds_uid = $1 AND hash = $2")
+                        .bind(uid)
+                        .bind(hash)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                tx.commit().await?;
                 Ok(())
             }
 
