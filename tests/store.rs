@@ -62,6 +62,12 @@ fn daemonset(uid: &str, name: &str, generation: i64, hash: &str, revision: i64) 
         deleting: false,
         created_at: at(1),
         updated_at: at(generation),
+        rollout: RolloutSettings {
+            partition: "20%".into(),
+            paused: generation > 1,
+            node_selector: [("canary".to_string(), "true".to_string())].into(),
+            strict_budget: true,
+        },
         targets: vec![],
     }
 }
@@ -130,6 +136,8 @@ async fn daemonset_create_update_and_conflict(store: Arc<dyn Store>) {
     store.write_daemonset(&update).await.unwrap();
     let got = store.get_daemonset("default", "agent").await.unwrap().unwrap();
     assert_eq!((got.generation, got.current_hash.as_str(), got.current_revision), (2, "hb", 2));
+    assert_eq!(got.rollout, update.daemonset.rollout, "rollout settings round-trip");
+    assert!(got.rollout.paused);
     let listed = store.list_daemonsets(Some("default")).await.unwrap();
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0].targets.len(), 1);

@@ -182,6 +182,25 @@ pub fn daemon_set(v: DaemonSetView) -> pb::DaemonSet {
         deleting: r.deleting,
         created_at: Some(timestamp(r.created_at)),
         updated_at: Some(timestamp(r.updated_at)),
+        rollout: Some(rollout_settings(r.rollout)),
+    }
+}
+
+pub fn rollout_settings(r: crate::store::RolloutSettings) -> pb::RolloutSettings {
+    pb::RolloutSettings {
+        partition: r.partition,
+        paused: r.paused,
+        node_selector: r.node_selector.into_iter().collect(),
+        strict_budget: r.strict_budget,
+    }
+}
+
+pub fn rollout_settings_in(r: pb::RolloutSettings) -> crate::store::RolloutSettings {
+    crate::store::RolloutSettings {
+        partition: r.partition,
+        paused: r.paused,
+        node_selector: r.node_selector.into_iter().collect(),
+        strict_budget: r.strict_budget,
     }
 }
 
@@ -317,5 +336,43 @@ pub fn revision(r: crate::fleet::RevisionView, with_template: bool) -> pb::Revis
         nodes: r.clusters.values().sum(),
         clusters: r.clusters.into_iter().map(|(cluster, nodes)| pb::RevisionUsage { cluster, nodes }).collect(),
         template: if with_template { r.record.template } else { String::new() },
+    }
+}
+
+fn rollout_phase(p: crate::engine::status::RolloutPhase) -> pb::RolloutPhase {
+    use crate::engine::status::RolloutPhase as P;
+    match p {
+        P::Stalled => pb::RolloutPhase::Stalled,
+        P::Progressing => pb::RolloutPhase::Progressing,
+        P::Paused => pb::RolloutPhase::Paused,
+        P::Complete => pb::RolloutPhase::Complete,
+    }
+}
+
+pub fn rollout(r: crate::fleet::Rollout) -> pb::RolloutStatus {
+    pb::RolloutStatus {
+        namespace: r.namespace,
+        name: r.name,
+        generation: r.generation,
+        target_revision: r.target_revision,
+        target_hash: r.target_hash,
+        phase: rollout_phase(r.phase) as i32,
+        reason: r.reason,
+        done: r.done,
+        clusters: r
+            .clusters
+            .into_iter()
+            .map(|c| pb::ClusterRolloutStatus {
+                cluster: c.cluster,
+                connected: c.connected,
+                observed_generation: c.status.observed_generation,
+                desired: c.status.desired_number_scheduled,
+                updated: c.status.updated_number_scheduled,
+                available: c.status.number_available,
+                unavailable: c.status.number_unavailable,
+                phase: rollout_phase(c.phase) as i32,
+                reason: c.reason,
+            })
+            .collect(),
     }
 }

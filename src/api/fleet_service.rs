@@ -1,5 +1,9 @@
 //! daemonplane.v1.FleetService.
 
+use std::pin::Pin;
+use std::time::Duration;
+
+use tokio_stream::Stream;
 use tonic::{Request, Response, Status};
 
 use super::convert;
@@ -20,8 +24,15 @@ impl FleetApi {
     }
 }
 
+type RolloutStream = Pin<Box<dyn Stream<Item = Result<pb::RolloutStatus, Status>> + Send>>;
+
+/// How long a rollout watch waits for a change before looking again (a disconnect changes no stored status).
+const WATCH_RECHECK: Duration = Duration::from_secs(5);
+
 #[tonic::async_trait]
 impl FleetService for FleetApi {
+    type WatchRolloutStream = RolloutStream;
+
     async fn register_cluster(
         &self,
         request: Request<pb::RegisterClusterRequest>,
@@ -72,7 +83,8 @@ impl FleetService for FleetApi {
     ) -> Result<Response<pb::ApplyDaemonSetResponse>, Status> {
         let req = request.into_inner();
         let targets = req.targets.map(|t| t.clusters).unwrap_or_default();
-        let (view, outcome) = self.fleet.apply_daemon_set(&req.manifest, &targets).await.map_err(to_status)?;
+        let rollout = req.rollout.map(convert::rollout_settings_in);
+        let (view, outcome) = self.fleet.apply_daemon_set(&req.manifest, &targets, rollout).await.map_err(to_status)?;
         let outcome = match outcome {
             ApplyOutcome::Created => pb::ApplyOutcome::Created,
             ApplyOutcome::Configured => pb::ApplyOutcome::Configured,
@@ -178,5 +190,73 @@ impl FleetService for FleetApi {
             revision: Some(convert::revision(outcome.revision, true)),
             message: outcome.message,
         }))
+    }
+
+    async fn pause_rollout(
+        &self,
+        request: Request<pb::PauseRolloutRequest>,
+    ) -> Result<Response<pb::DaemonSet>, Status> {
+        let req = request.into_inner();
+        let view = self.fleet.set_paused(&req.namespace, &req.name, true).await.map_err(to_status)?;
+        Ok(Response::new(convert::daemon_set(view)))
+    }
+
+    async fn resume_rollout(
+        &self,
+        request: Request<pb::ResumeRolloutRequest>,
+    ) -> Result<Response<pb::DaemonSet>, Status> {
+        let req = request.into_inner();
+        let view = self.fleet.set_paused(&req.namespace, &req.name, false).await.map_err(to_status)?;
+        Ok(Response::new(convert::daemon_set(view)))
+    }
+
+    async fn get_rollout_status(
+        &self,
+        request: Request<pb::GetRolloutStatusRequest>,
+    ) -> Result<Response<pb::RolloutStatus>, Status> {
+        let req = request.into_inner();
+        let status = self.fleet.rollout_status(&req.namespace, &req.name).await.map_err(to_status)?;
+        Ok(Response::new(convert::rollout(status)))
+    }
+
+    async fn watch_rollout(
+        &self,
+        request: Request<pb::GetRolloutStatusRequest>,
+    ) -> Result<Response<Self::WatchRolloutStream>, Status> {
+        let req = request.into_inner();
+        // The first status answers NOT_FOUND at once rather than on the stream.
+        let first = self.fleet.rollout_status(&req.namespace, &req.name).await.map_err(to_status)?;
+        let (tx, rx) = tokio::sync::mpsc::channel(16);
+        let fleet = self.fleet.clone();
+        tokio::spawn(async move {
+            let mut last = None;
+            let mut status = Ok(first);
+            loop {
+                match status {
+                    Err(e) => {
+                        let _ = tx.send(Err(to_status(e))).await;
+                        return;
+                    }
+                    Ok(s) => {
+                        let done = s.done;
+                        if last.as_ref() != Some(&s) {
+                            if tx.send(Ok(convert::rollout(s.clone()))).await.is_err() {
+                                return;
+                            }
+                            last = Some(s);
+                        }
+                        if done {
+                            return;
+                        }
+                    }
+                }
+                tokio::select! {
+                    _ = fleet.status_changed(WATCH_RECHECK) => {}
+                    _ = tx.closed() => return,
+                }
+                status = fleet.rollout_status(&req.namespace, &req.name).await;
+            }
+        });
+        Ok(Response::new(Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx))))
     }
 }

@@ -419,9 +419,13 @@ impl ClusterActor {
         for intent in intents {
             self.send(intent).await;
         }
+        let status_changed = !statuses.is_empty();
         for (uid, status) in statuses {
             self.fleet.store().set_target_status(&uid, &self.cluster, &status).await?;
             self.stored_status.insert(uid, status);
+        }
+        if status_changed {
+            self.fleet.notify_status();
         }
         for (uid, usage) in usages {
             self.fleet.store().set_target_revision_usage(&uid, &self.cluster, &usage).await?;

@@ -13,8 +13,11 @@ use crate::engine::revision::{
     CHANGE_CAUSE_ANNOTATION, HistoryEntry, canonical_json, canonical_template, construct_history, revision_name,
 };
 use crate::engine::status::StatusCounts;
-use crate::engine::validation::{set_defaults, validate_daemon_set, validate_daemon_set_update};
-use crate::store::{DaemonSetRecord, DaemonSetWrite, RevisionRecord, TargetRecord};
+use crate::engine::validation::{
+    is_valid_percent, set_defaults, validate_daemon_set, validate_daemon_set_update, validate_label,
+};
+use crate::store::{DaemonSetRecord, DaemonSetWrite, RevisionRecord, RolloutSettings, TargetRecord};
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 /// Like kubectl apply's created / configured / unchanged.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -86,17 +89,52 @@ pub(crate) fn prepare(manifest: &str) -> Result<Prepared, FleetError> {
     })
 }
 
+/// Checks rollout settings like the API server checks a manifest, with their field paths.
+fn validate_rollout(settings: &RolloutSettings) -> Result<(), FleetError> {
+    if !settings.partition.is_empty() {
+        let partition = if settings.partition.ends_with('%') {
+            IntOrString::String(settings.partition.clone())
+        } else {
+            match settings.partition.parse::<i32>() {
+                Ok(n) => IntOrString::Int(n),
+                Err(_) => IntOrString::String(settings.partition.clone()),
+            }
+        };
+        let valid = match &partition {
+            IntOrString::Int(n) => *n >= 0,
+            IntOrString::String(p) => {
+                is_valid_percent(p).is_empty() && p.trim_end_matches('%').parse::<u32>().is_ok_and(|n| n <= 100)
+            }
+        };
+        if !valid {
+            return Err(FleetError::InvalidArgument(format!(
+                "rollout.partition: Invalid value: {:?}: must be an integer >= 0 or a percent from 0% to 100%",
+                settings.partition
+            )));
+        }
+    }
+    for (key, value) in &settings.node_selector {
+        validate_label(key, value).map_err(|e| FleetError::InvalidArgument(format!("rollout.nodeSelector: {e}")))?;
+    }
+    Ok(())
+}
+
 fn invalid(errors: impl IntoIterator<Item = String>) -> FleetError {
     FleetError::InvalidArgument(errors.into_iter().collect::<Vec<_>>().join("; "))
 }
 
 impl Fleet {
     /// Creates or updates a DaemonSet from a manifest and its target clusters.
+    /// `rollout` None keeps the stored rollout settings (the defaults for a new DaemonSet).
     pub async fn apply_daemon_set(
         &self,
         manifest: &str,
         targets: &[String],
+        rollout: Option<RolloutSettings>,
     ) -> Result<(DaemonSetView, ApplyOutcome), FleetError> {
+        if let Some(settings) = &rollout {
+            validate_rollout(settings)?;
+        }
         let Prepared { defaulted, namespace, name, manifest_json, template } = prepare(manifest)?;
         let wanted: BTreeSet<String> = targets.iter().cloned().collect();
         for cluster in &wanted {
@@ -126,6 +164,7 @@ impl Fleet {
                     deleting: false,
                     created_at: now,
                     updated_at: now,
+                    rollout: rollout.unwrap_or_default(),
                     targets: Vec::new(),
                 };
                 let revision = RevisionRecord {
@@ -165,7 +204,8 @@ impl Fleet {
                 let mut old_targets: Vec<(String, bool)> =
                     old.targets.iter().map(|t| (t.cluster.clone(), t.removing)).collect();
                 old_targets.sort();
-                if old.manifest == manifest_json && old_targets == new_targets {
+                let rollout = rollout.unwrap_or_else(|| old.rollout.clone());
+                if old.manifest == manifest_json && old_targets == new_targets && old.rollout == rollout {
                     return Ok((self.view_of(old), ApplyOutcome::Unchanged));
                 }
                 // metadata.generation rises on spec changes only.
@@ -194,6 +234,7 @@ impl Fleet {
                     current_revision: current.revision,
                     current_hash: current.hash,
                     updated_at: now,
+                    rollout,
                     targets: Vec::new(),
                     ..old.clone()
                 };

@@ -7,6 +7,7 @@ mod daemonsets;
 pub mod error;
 mod planning;
 mod revisions;
+mod rollout;
 pub mod session;
 mod slow_start;
 mod token;
@@ -24,6 +25,7 @@ pub use daemonsets::{ApplyOutcome, DaemonSetView, TargetView};
 pub use error::FleetError;
 pub use planning::{ClusterPlan, PlanSource};
 pub use revisions::{RevisionView, RollbackOutcome};
+pub use rollout::{ClusterRollout, Rollout};
 pub use session::{CloseReason, Control, Report, ReportQuery, ShimAction, ShimEvent, ToShim};
 
 use crate::engine::model::Labels;
@@ -96,6 +98,8 @@ pub(crate) struct Inner {
     next_session: AtomicU64,
     /// Serializes DaemonSet writes within this replica; the store's generation check guards across replicas.
     writes: tokio::sync::Mutex<()>,
+    /// Bumped whenever a stored status or DaemonSet changes; rollout watchers wait on it.
+    status_epoch: watch::Sender<u64>,
 }
 
 /// The fleet service core. Cheap to clone.
@@ -118,6 +122,7 @@ impl Fleet {
                 sessions: Mutex::new(HashMap::new()),
                 next_session: AtomicU64::new(1),
                 writes: tokio::sync::Mutex::new(()),
+                status_epoch: watch::channel(0).0,
             }),
         })
     }
@@ -136,6 +141,7 @@ impl Fleet {
         let previous = self.inner.catalog.borrow().clone();
         let catalog = Catalog::build(records, &previous)?;
         self.inner.catalog.send_replace(Arc::new(catalog));
+        self.notify_status();
         Ok(())
     }
 
@@ -288,6 +294,7 @@ impl Fleet {
             intents,
         );
         tokio::spawn(actor.run(events_rx, control_rx));
+        self.notify_status();
         Ok(Session { cluster: cluster.name.clone(), events: events_tx, outbound: out_rx })
     }
 
@@ -297,6 +304,8 @@ impl Fleet {
         if sessions.get(cluster).is_some_and(|s| s.id == id) {
             sessions.remove(cluster);
         }
+        drop(sessions);
+        self.notify_status();
     }
 }
 

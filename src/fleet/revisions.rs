@@ -139,7 +139,7 @@ impl Fleet {
             return Ok(RollbackOutcome { revision: view(&record, target), daemon_set, message });
         }
         let targets: Vec<String> = record.targets.iter().filter(|t| !t.removing).map(|t| t.cluster.clone()).collect();
-        let (daemon_set, _) = self.apply_daemon_set(&manifest.to_string(), &targets).await?;
+        let (daemon_set, _) = self.apply_daemon_set(&manifest.to_string(), &targets, None).await?;
         let updated = self.record(namespace, name).await?;
         let revision = self
             .store()

@@ -38,6 +38,20 @@ pub struct TargetRecord {
     pub revision_usage: std::collections::BTreeMap<String, i32>,
 }
 
+/// daemonplane's rollout settings beyond apps/v1; the defaults are upstream's behaviour.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct RolloutSettings {
+    /// Nodes kept on earlier revisions: an integer or a percent ("20%") of the desired nodes; empty = none.
+    pub partition: String,
+    /// No rolling-update replacements while set.
+    pub paused: bool,
+    /// Only nodes with these labels are updated (a canary by node label); empty = every node.
+    pub node_selector: std::collections::BTreeMap<String, String>,
+    /// Unavailable old pods count against maxUnavailable too (kubernetes#123232).
+    pub strict_budget: bool,
+}
+
 /// A stored DaemonSet.
 #[derive(Clone, Debug, PartialEq)]
 pub struct DaemonSetRecord {
@@ -53,6 +67,8 @@ pub struct DaemonSetRecord {
     pub deleting: bool,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// Rollout settings beyond the manifest.
+    pub rollout: RolloutSettings,
     /// Ordered by cluster name.
     pub targets: Vec<TargetRecord>,
 }

@@ -115,11 +115,14 @@ struct DaemonSetRow {
     deleting: bool,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
+    rollout: String,
 }
 
 impl DaemonSetRow {
     fn into_record(self, targets: Vec<TargetRecord>) -> DaemonSetRecord {
         DaemonSetRecord {
+            // Written only from RolloutSettings; unknown fields of a later version are ignored.
+            rollout: serde_json::from_str(&self.rollout).unwrap_or_default(),
             uid: self.uid,
             namespace: self.namespace,
             name: self.name,
@@ -203,6 +206,10 @@ fn parse_labels(json: &str) -> StoreResult<Labels> {
     serde_json::from_str(json).map_err(|e| StoreError::Corrupt(format!("labels {json:?}: {e}")))
 }
 
+fn rollout_json(rollout: &RolloutSettings) -> String {
+    serde_json::to_string(rollout).expect("rollout settings serialize")
+}
+
 fn labels_json(labels: &Labels) -> String {
     serde_json::to_string(labels).expect("a string map always serializes")
 }
@@ -234,7 +241,7 @@ macro_rules! cluster_columns {
 macro_rules! daemonset_columns {
     () => {
         "uid, namespace, name, manifest, generation, collision_count, current_revision, current_hash, deleting, \
-         created_at, updated_at"
+         created_at, updated_at, rollout"
     };
 }
 macro_rules! target_columns {
@@ -384,8 +391,8 @@ macro_rules! sql_store {
                     None => {
                         let inserted = sqlx::query(
                             "INSERT INTO daemonsets (uid, namespace, name, manifest, generation, collision_count, \
-                             current_revision, current_hash, deleting, created_at, updated_at) \
-                             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+                             current_revision, current_hash, deleting, created_at, updated_at, rollout) \
+                             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
                         )
                         .bind(&d.uid)
                         .bind(&d.namespace)
@@ -398,6 +405,7 @@ macro_rules! sql_store {
                         .bind(d.deleting)
                         .bind(d.created_at)
                         .bind(d.updated_at)
+                        .bind(rollout_json(&d.rollout))
                         .execute(&mut *tx)
                         .await;
                         match inserted {
@@ -414,8 +422,8 @@ macro_rules! sql_store {
                     Some(expected) => {
                         let updated = sqlx::query(
                             "UPDATE daemonsets SET manifest = $1, generation = $2, collision_count = $3, \
-                             current_revision = $4, current_hash = $5, deleting = $6, updated_at = $7 \
-                             WHERE uid = $8 AND generation = $9",
+                             current_revision = $4, current_hash = $5, deleting = $6, updated_at = $7, rollout = $8 \
+                             WHERE uid = $9 AND generation = $10",
                         )
                         .bind(&d.manifest)
                         .bind(d.generation)
@@ -424,6 +432,7 @@ macro_rules! sql_store {
                         .bind(&d.current_hash)
                         .bind(d.deleting)
                         .bind(d.updated_at)
+                        .bind(rollout_json(&d.rollout))
                         .bind(&d.uid)
                         .bind(expected)
                         .execute(&mut *tx)

@@ -89,6 +89,7 @@ pub async fn apply(
         .apply_daemon_set(pb::ApplyDaemonSetRequest {
             manifest: manifest.into(),
             targets: Some(pb::Targeting { clusters: clusters.iter().map(|c| c.to_string()).collect() }),
+            rollout: None,
         })
         .await
         .map(|r| r.into_inner())
