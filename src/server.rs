@@ -15,6 +15,9 @@ use crate::pb::fleet_service_server::FleetServiceServer;
 use crate::pb::shim_service_server::ShimServiceServer;
 use crate::store::Store;
 
+/// How long shutdown waits for peers to close their streams.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
 /// The codec's own ceiling, above the fleet's limit so that the limit layer, which can say why, answers first.
 const TRANSPORT_MAX_MESSAGE: usize = 64 * 1024 * 1024;
 
@@ -39,11 +42,19 @@ pub async fn serve(
         .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1alpha()?;
+    // At shutdown, shim sessions and rollout watches are ended first: they never end by themselves.
+    let closing = fleet.clone();
+    let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
+    let shutdown = async move {
+        shutdown.await;
+        closing.shutdown();
+        let _ = stopping_tx.send(());
+    };
     let fleet_service =
         FleetServiceServer::new(FleetApi::new(fleet.clone())).max_decoding_message_size(TRANSPORT_MAX_MESSAGE);
     let shim_service = ShimServiceServer::new(ShimApi::new(fleet)).max_decoding_message_size(TRANSPORT_MAX_MESSAGE);
     tracing::info!(addr = %listener.local_addr()?, "daemonplane serving");
-    Server::builder()
+    let server = Server::builder()
         .http2_keepalive_interval(Some(Duration::from_secs(20)))
         .http2_keepalive_timeout(Some(Duration::from_secs(20)))
         .trace_fn(|req| tracing::info_span!("grpc", path = %req.uri().path()))
@@ -54,7 +65,19 @@ pub async fn serve(
         .add_service(reflection_v1alpha)
         .add_service(fleet_service)
         .add_service(shim_service)
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
-        .await?;
+        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown);
+    // Sessions and watches are closed at shutdown; a peer that keeps its half of a stream open gets a grace
+    // period, not a veto.
+    let grace = async move {
+        if stopping_rx.await.is_ok() {
+            tokio::time::sleep(SHUTDOWN_GRACE).await;
+        } else {
+            std::future::pending::<()>().await;
+        }
+    };
+    tokio::select! {
+        served = server => served?,
+        () = grace => tracing::warn!("shutdown grace period over; closing the remaining connections"),
+    }
     Ok(())
 }

@@ -245,7 +245,7 @@ impl FleetService for FleetApi {
                             }
                             last = Some(s);
                         }
-                        if done {
+                        if done || fleet.is_shutting_down() {
                             return;
                         }
                     }

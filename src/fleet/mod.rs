@@ -100,6 +100,7 @@ pub(crate) struct Inner {
     writes: tokio::sync::Mutex<()>,
     /// Bumped whenever a stored status or DaemonSet changes; rollout watchers wait on it.
     status_epoch: watch::Sender<u64>,
+    shutting_down: std::sync::atomic::AtomicBool,
 }
 
 /// The fleet service core. Cheap to clone.
@@ -123,6 +124,7 @@ impl Fleet {
                 next_session: AtomicU64::new(1),
                 writes: tokio::sync::Mutex::new(()),
                 status_epoch: watch::channel(0).0,
+                shutting_down: std::sync::atomic::AtomicBool::new(false),
             }),
         })
     }
@@ -213,6 +215,24 @@ impl Fleet {
         }
     }
 
+    /// Ends every shim session (the shims reconnect, to this replica or another) and every rollout watch, so
+    /// that a graceful shutdown does not wait on streams that never end by themselves.
+    pub fn shutdown(&self) {
+        self.inner.shutting_down.store(true, Ordering::SeqCst);
+        let sessions: Vec<SessionHandle> =
+            self.inner.sessions.lock().expect("sessions lock").drain().map(|(_, s)| s).collect();
+        for s in sessions {
+            let _ = s
+                .control
+                .send(Control::Close(CloseReason::Unavailable("daemonplane is shutting down; reconnect".into())));
+        }
+        self.notify_status();
+    }
+
+    pub fn is_shutting_down(&self) -> bool {
+        self.inner.shutting_down.load(Ordering::SeqCst)
+    }
+
     /// Sends a report query to a cluster's actor; None when no session is open.
     async fn query(
         &self,
@@ -251,6 +271,9 @@ impl Fleet {
         hello_cluster: &str,
         shim_version: &str,
     ) -> Result<Session, FleetError> {
+        if self.is_shutting_down() {
+            return Err(FleetError::Unavailable("daemonplane is shutting down; reconnect".into()));
+        }
         if hello_cluster != cluster.name {
             return Err(FleetError::PermissionDenied(format!(
                 "this token belongs to cluster {:?}; it cannot act for cluster {hello_cluster:?}",

@@ -54,13 +54,17 @@ impl TestServer {
         FleetServiceClient::new(self.channel().await)
     }
 
-    /// Stops the server and waits until it has stopped.
+    /// Stops the server: a graceful shutdown, cut short after a moment when a test's shim keeps its stream
+    /// open (a real shim drops it on the closing status).
     pub async fn stop(mut self) {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
-        if let Some(h) = self.handle.take() {
-            let _ = tokio::time::timeout(WAIT, h).await;
+        if let Some(mut h) = self.handle.take()
+            && tokio::time::timeout(Duration::from_millis(500), &mut h).await.is_err()
+        {
+            h.abort();
+            let _ = h.await;
         }
     }
 }
