@@ -10,9 +10,11 @@ use daemonplane::pb;
 use daemonplane::store::SqliteStore;
 use tonic::Code;
 
+/// OnDelete keeps pods on the revision they were created with, so the history's usage stays put.
 fn manifest(image: &str, cause: &str, history_limit: Option<i32>) -> String {
     let mut ds: serde_json::Value = serde_json::from_str(&daemonset_json("agent", image, &[])).unwrap();
     ds["metadata"]["annotations"] = serde_json::json!({"kubernetes.io/change-cause": cause});
+    ds["spec"]["updateStrategy"] = serde_json::json!({"type": "OnDelete"});
     if let Some(limit) = history_limit {
         ds["spec"]["revisionHistoryLimit"] = limit.into();
     }

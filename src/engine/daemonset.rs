@@ -7,6 +7,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use super::fit::PodDemand;
 use super::model::{Labels, Pod};
 use super::placement::PlacementPolicy;
+use super::rolling_update::RolloutOptions;
 use super::selector::label_selector_matches;
 use super::validation::scaled_value;
 
@@ -44,6 +45,8 @@ pub struct CompiledDaemonSet {
     pub allows_surge: bool,
     /// spec.revisionHistoryLimit (default 10): old revisions kept besides the current one and live ones.
     pub revision_history_limit: i32,
+    /// How old pods are replaced: the spec's updateStrategy plus daemonplane's rollout settings.
+    pub rollout: RolloutOptions,
 }
 
 impl CompiledDaemonSet {
@@ -63,6 +66,7 @@ impl CompiledDaemonSet {
             demand: spec.template.spec.as_ref().and_then(|s| PodDemand::from_pod_spec(s).ok()).unwrap_or_default(),
             allows_surge: allows_surge(spec),
             revision_history_limit: spec.revision_history_limit.unwrap_or(10).max(0),
+            rollout: RolloutOptions::from_spec(spec),
         }
     }
 

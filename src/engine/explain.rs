@@ -95,6 +95,7 @@ fn delete_reason(reason: DeleteReason) -> &'static str {
         DeleteReason::Succeeded => "pod Succeeded; it is replaced once gone",
         DeleteReason::NodeGone => "never scheduled and its node is gone",
         DeleteReason::Removed => "the DaemonSet no longer runs on this cluster",
+        DeleteReason::RollingUpdate => "old revision, replaced by the rolling update",
     }
 }
 
@@ -182,7 +183,7 @@ fn dry_run(
     backoff: &FailedPodBackoff,
 ) -> Plan {
     let mut scratch = backoff.clone();
-    Planner::new(Arc::clone(ds), view, ctx).plan(view, ctx, &mut scratch)
+    Planner::new(Arc::clone(ds), view, ctx).plan_round(view, ctx, &mut scratch)
 }
 
 /// Plans a DaemonSet on a cluster without changing anything.

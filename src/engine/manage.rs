@@ -13,6 +13,7 @@ use super::daemonset::CompiledDaemonSet;
 use super::fit::{Fit, PodDemand, predict};
 use super::model::{Pod, PodPhase};
 use super::placement::Placement;
+use super::rolling_update::rolling_update;
 use super::status::StatusCounts;
 use super::view::{ClusterView, Slot, SlotId};
 
@@ -49,6 +50,8 @@ pub enum DeleteReason {
     NodeGone,
     /// The DaemonSet was deleted, or this cluster dropped from its targets.
     Removed,
+    /// An old revision replaced by the rolling update.
+    RollingUpdate,
 }
 
 /// One pod to delete.
@@ -83,6 +86,8 @@ pub struct Plan {
     pub status: StatusCounts,
     /// When planning again could give more (a failed pod's backoff or a pod's minReadySeconds ends).
     pub wake_at: Option<DateTime<Utc>>,
+    /// Why the rolling update could not run this round (a malformed budget).
+    pub rollout_error: Option<String>,
 }
 
 /// Per-node outcome, as bits: what placement said, whether a pod is wanted, and the node's status share.
@@ -165,7 +170,9 @@ fn available_at(pod: &Pod, min_ready_seconds: i32) -> Option<DateTime<Utc>> {
     if min_ready_seconds <= 0 {
         return Some(DateTime::<Utc>::MIN_UTC);
     }
-    pod.ready_since.map(|since| since + Duration::seconds(i64::from(min_ready_seconds)))
+    // upstream reads a missing lastTransitionTime as the zero time: long enough ago.
+    let since = pod.ready_since.unwrap_or(DateTime::<Utc>::MIN_UTC);
+    since.checked_add_signed(Duration::seconds(i64::from(min_ready_seconds))).or(Some(since))
 }
 
 /// upstream getNodesToDaemonPods for one node: the pods the DaemonSet claims, minus terminal pods that are
@@ -471,6 +478,46 @@ impl Planner {
             || ctx.deleting_pods.iter().any(|uid| view.pod(uid).is_some_and(|p| p.owner_uid() == Some(&self.ds.uid)));
         plan.status = self.status(in_flight, ctx.observed_generation);
         plan
+    }
+}
+
+impl Planner {
+    /// One full round, as upstream's syncDaemonSet: manage, then rollingUpdate (RollingUpdate strategy only).
+    pub fn plan_round(&self, view: &ClusterView, ctx: &ManageContext<'_>, backoff: &mut FailedPodBackoff) -> Plan {
+        let mut plan = self.plan(view, ctx, backoff);
+        self.roll(view, ctx, &mut plan);
+        plan
+    }
+
+    /// upstream rollingUpdate, in the same round as manage with manage's actions counted as in flight (what
+    /// upstream's sync sees once they are observed). It scans every node, so it runs only while some node
+    /// still runs an old revision.
+    fn roll(&self, view: &ClusterView, ctx: &ManageContext<'_>, plan: &mut Plan) {
+        let options = &self.ds.rollout;
+        if options.rolling_update.is_none() || !self.usage.keys().any(|h| *h != self.ds.hash) {
+            return;
+        }
+        let mut creating = ctx.creating_nodes.clone();
+        creating.extend(plan.creates.iter().cloned());
+        let mut deleting = ctx.deleting_pods.clone();
+        deleting.extend(plan.deletes.iter().map(|d| d.uid.clone()));
+        let round_ctx = ManageContext { creating_nodes: &creating, deleting_pods: &deleting, ..*ctx };
+        let round = rolling_update(&self.ds, view, &round_ctx, options);
+        if let Some(error) = &round.error {
+            // A malformed budget stops the rolling update, as upstream's sync error does; manage still runs.
+            plan.rollout_error = Some(error.clone());
+        }
+        for create in round.creates {
+            if plan.creates.len() < ctx.burst {
+                plan.creates.push(create);
+            }
+        }
+        for replacement in round.deletes {
+            if plan.deletes.len() < ctx.burst {
+                plan.deletes.push(replacement.deletion);
+            }
+        }
+        plan.wake_at = min_time(plan.wake_at, round.wake_at);
     }
 }
 

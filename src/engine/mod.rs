@@ -11,6 +11,7 @@ pub mod model;
 pub mod placement;
 pub mod pod;
 pub mod revision;
+pub mod rolling_update;
 pub mod selector;
 pub mod status;
 pub mod validation;

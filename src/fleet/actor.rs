@@ -395,7 +395,7 @@ impl ClusterActor {
                     &mut self.planners.entry(uid.to_string()).insert_entry((Arc::clone(entry), planner)).into_mut().1
                 }
             };
-            let plan = planner.plan(&self.view, &ctx, &mut self.failed_pods);
+            let plan = planner.plan_round(&self.view, &ctx, &mut self.failed_pods);
             if self.stored_usage.get(uid) != Some(planner.revision_usage()) {
                 usages.push((uid.to_string(), planner.revision_usage().clone()));
             }

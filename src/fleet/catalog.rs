@@ -7,8 +7,19 @@ use std::sync::Arc;
 use k8s_openapi::api::apps::v1::DaemonSet;
 
 use crate::engine::daemonset::CompiledDaemonSet;
+use crate::engine::rolling_update::parse_partition;
 use crate::engine::validation::set_defaults;
-use crate::store::{DaemonSetRecord, StoreError};
+use crate::store::{DaemonSetRecord, RolloutSettings, StoreError};
+
+/// daemonplane's rollout settings on top of the spec's updateStrategy.
+pub fn apply_rollout_settings(compiled: &mut CompiledDaemonSet, settings: &RolloutSettings) {
+    let options = &mut compiled.rollout;
+    // Stored settings were validated when applied.
+    options.partition = parse_partition(&settings.partition).ok().flatten();
+    options.paused = settings.paused;
+    options.node_selector = settings.node_selector.clone();
+    options.strict_budget = settings.strict_budget;
+}
 
 /// One DaemonSet: its stored record and its compiled form.
 #[derive(Debug)]
@@ -24,14 +35,16 @@ impl CatalogEntry {
             .map_err(|e| StoreError::Corrupt(format!("manifest of {}/{}: {e}", record.namespace, record.name)))?;
         set_defaults(&mut ds);
         let spec = ds.spec;
-        let compiled = Arc::new(CompiledDaemonSet::new(
+        let mut compiled = CompiledDaemonSet::new(
             &record.uid,
             &record.namespace,
             &record.name,
             record.generation,
             &spec,
             &record.current_hash,
-        ));
+        );
+        apply_rollout_settings(&mut compiled, &record.rollout);
+        let compiled = Arc::new(compiled);
         Ok(CatalogEntry { record, compiled })
     }
 
@@ -58,7 +71,11 @@ impl Catalog {
         for record in records {
             // Recompiling is the costly part; a record whose manifest and revision are unchanged keeps it.
             match old.get(record.uid.as_str()) {
-                Some(e) if e.record.manifest == record.manifest && e.record.current_hash == record.current_hash => {
+                Some(e)
+                    if e.record.manifest == record.manifest
+                        && e.record.current_hash == record.current_hash
+                        && e.record.rollout == record.rollout =>
+                {
                     let compiled = if e.compiled.generation == record.generation {
                         Arc::clone(&e.compiled)
                     } else {

@@ -3,12 +3,12 @@
 use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::DaemonSet;
-use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use super::daemonsets::DaemonSetView;
 use super::{Fleet, FleetError};
+use crate::engine::rolling_update::{parse_partition, partition_count};
 use crate::engine::status::{RolloutFacts, RolloutPhase, StatusCounts, rollout_phase};
-use crate::engine::validation::{scaled_value, set_defaults};
+use crate::engine::validation::set_defaults;
 
 /// One cluster's rollout.
 #[derive(Clone, Debug, PartialEq)]
@@ -34,15 +34,11 @@ pub struct Rollout {
     pub clusters: Vec<ClusterRollout>,
 }
 
-/// Nodes a partition setting keeps back, of `desired` (percent rounds down: fewer nodes held back).
+/// Nodes a partition setting keeps back, of `desired`, counted as the planner counts them.
 pub fn partition_nodes(partition: &str, desired: i32) -> i32 {
-    if partition.is_empty() {
-        return 0;
-    }
-    match partition.strip_suffix('%').map(str::parse::<i64>) {
-        Some(Ok(percent)) => ((i64::from(desired) * percent) / 100) as i32,
-        Some(Err(_)) => 0,
-        None => scaled_value(&IntOrString::Int(partition.parse().unwrap_or(0)), desired).unwrap_or(0),
+    match parse_partition(partition) {
+        Ok(Some(p)) => partition_count(&p, desired).unwrap_or(0),
+        _ => 0,
     }
 }
 
