@@ -156,7 +156,6 @@ pub struct FakeShim {
     tx: mpsc::Sender<pb::ShimMessage>,
     pub rx: Streaming<pb::ServerMessage>,
     pub welcome: pb::Welcome,
-    next_rv: u64,
 }
 
 /// Opens a Connect stream with `token` and sends `hello` naming `cluster`; returns the stream's first answer.
@@ -203,7 +202,7 @@ impl FakeShim {
         let Some(pb::ServerMessage { kind: Some(pb::server_message::Kind::Welcome(welcome)) }) = first else {
             panic!("expected welcome, got {first:?}");
         };
-        let shim = FakeShim { cluster: cluster.into(), tx, rx, welcome, next_rv: 100 };
+        let shim = FakeShim { cluster: cluster.into(), tx, rx, welcome };
         shim.send(pb::shim_message::Kind::Snapshot(pb::SnapshotChunk { snapshot_id: 1, nodes, pods, last: true }))
             .await;
         shim
@@ -217,9 +216,11 @@ impl FakeShim {
         self.tx.send(message).await.expect("stream open");
     }
 
+    /// The next resourceVersion: one counter for the whole test process, so versions only grow, across
+    /// reconnects too, as the API server's do.
     pub fn rv(&mut self) -> String {
-        self.next_rv += 1;
-        self.next_rv.to_string()
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(100);
+        NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed).to_string()
     }
 
     /// The next message from the service, failing the test after WAIT.
