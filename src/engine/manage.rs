@@ -10,10 +10,12 @@ use chrono::{DateTime, Duration, Utc};
 
 use super::backoff::FailedPodBackoff;
 use super::daemonset::CompiledDaemonSet;
+use smallvec::SmallVec;
+
 use super::fit::{Fit, PodDemand, predict};
 use super::model::{Pod, PodPhase};
 use super::placement::Placement;
-use super::rolling_update::rolling_update;
+use super::rolling_update::rolling_update_with;
 use super::status::StatusCounts;
 use super::view::{ClusterView, Slot, SlotId};
 
@@ -175,10 +177,13 @@ fn available_at(pod: &Pod, min_ready_seconds: i32) -> Option<DateTime<Utc>> {
     since.checked_add_signed(Duration::seconds(i64::from(min_ready_seconds))).or(Some(since))
 }
 
+/// A node's claimed pods: almost always one, kept inline so the per-node hot path does not allocate.
+pub type ClaimedPods<'v> = SmallVec<[&'v Pod; 2]>;
+
 /// upstream getNodesToDaemonPods for one node: the pods the DaemonSet claims, minus terminal pods that are
 /// already being deleted, in upstream's order.
-pub fn claimed_pods<'v>(ds: &CompiledDaemonSet, slot: &'v Slot, live_owner_uids: &HashSet<String>) -> Vec<&'v Pod> {
-    let mut pods: Vec<&Pod> = slot
+pub fn claimed_pods<'v>(ds: &CompiledDaemonSet, slot: &'v Slot, live_owner_uids: &HashSet<String>) -> ClaimedPods<'v> {
+    let mut pods: ClaimedPods<'v> = slot
         .pods
         .iter()
         .filter(|p| !(p.phase.is_terminal() && p.is_terminating()))
@@ -207,7 +212,7 @@ fn evaluate(ds: &CompiledDaemonSet, slot: &Slot, ctx: &ManageContext<'_>) -> Eva
     if slot.name.is_empty() {
         return ev;
     }
-    let pods = if slot.pods.is_empty() { Vec::new() } else { claimed_pods(ds, slot, ctx.live_owner_uids) };
+    let pods = if slot.pods.is_empty() { ClaimedPods::new() } else { claimed_pods(ds, slot, ctx.live_owner_uids) };
     // Which revisions run here: what revision history may not prune, and what ListRevisions reports.
     for pod in &pods {
         match pod.revision_hash() {
@@ -502,7 +507,9 @@ impl Planner {
         let mut deleting = ctx.deleting_pods.clone();
         deleting.extend(plan.deletes.iter().map(|d| d.uid.clone()));
         let round_ctx = ManageContext { creating_nodes: &creating, deleting_pods: &deleting, ..*ctx };
-        let round = rolling_update(&self.ds, view, &round_ctx, options);
+        // The planner already knows which nodes should run the pod.
+        let should_run = |id: SlotId, _: &super::model::Node| self.outcome(id).placement().should_run;
+        let round = rolling_update_with(&self.ds, view, &round_ctx, options, should_run);
         if let Some(error) = &round.error {
             // A malformed budget stops the rolling update, as upstream's sync error does; manage still runs.
             plan.rollout_error = Some(error.clone());
@@ -523,7 +530,11 @@ impl Planner {
 
 /// Adds `delta` to a hash's node count, dropping hashes no node runs.
 fn bump(usage: &mut BTreeMap<String, i32>, hash: &str, delta: i32) {
-    let n = usage.entry(hash.to_string()).or_default();
+    // Looked up before inserting: evaluating every node must not allocate a key per node.
+    let n = match usage.get_mut(hash) {
+        Some(n) => n,
+        None => usage.entry(hash.to_string()).or_default(),
+    };
     *n += delta;
     if *n <= 0 {
         usage.remove(hash);

@@ -39,10 +39,10 @@ use k8s_openapi::api::apps::v1::DaemonSetSpec;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use super::daemonset::CompiledDaemonSet;
-use super::manage::{DeleteReason, ManageContext, PodDeletion, claimed_pods, is_available};
+use super::manage::{ClaimedPods, DeleteReason, ManageContext, PodDeletion, claimed_pods, is_available};
 use super::model::{Node, Pod};
 use super::validation::scaled_value;
-use super::view::ClusterView;
+use super::view::{ClusterView, SlotId};
 
 /// The rollout settings: apps/v1 RollingUpdate plus daemonplane's extensions (defaults = upstream behaviour).
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -223,7 +223,7 @@ pub fn unavailable_numbers(
     ctx: &ManageContext<'_>,
     options: &RolloutOptions,
 ) -> Result<UnavailableNumbers, String> {
-    let entries = entries(ds, view, ctx);
+    let entries = entries(ds, view, ctx, |_, node| ds.policy.evaluate(node).should_run);
     let desired = entries.iter().filter(|e| e.should_run).count() as i32;
     let empty_slots = entries.iter().filter(|e| e.should_run && e.claimed.is_empty() && !e.creating).count() as i32;
     let (max_surge, max_unavailable) = budgets(options, desired)?;
@@ -268,7 +268,18 @@ pub fn rolling_update(
     ctx: &ManageContext<'_>,
     options: &RolloutOptions,
 ) -> RolloutRound {
-    let entries = entries(ds, view, ctx);
+    rolling_update_with(ds, view, ctx, options, |_, node| ds.policy.evaluate(node).should_run)
+}
+
+/// [`rolling_update`] with shouldRun supplied by the caller (a planner that already evaluated every node).
+pub fn rolling_update_with(
+    ds: &CompiledDaemonSet,
+    view: &ClusterView,
+    ctx: &ManageContext<'_>,
+    options: &RolloutOptions,
+    should_run: impl Fn(SlotId, &Node) -> bool,
+) -> RolloutRound {
+    let entries = entries(ds, view, ctx, should_run);
     let desired = entries.iter().filter(|e| e.should_run).count() as i32;
     let mut round = RolloutRound { desired, ..RolloutRound::default() };
     match budgets(options, desired) {
@@ -440,20 +451,26 @@ struct Entry<'v> {
     node: Option<&'v Node>,
     should_run: bool,
     /// Claimed pods in upstream's order, terminating ones included (terminal ones being deleted excluded).
-    claimed: Vec<&'v Pod>,
+    claimed: ClaimedPods<'v>,
     /// A create for this DaemonSet is in flight on the node.
     creating: bool,
 }
 
-fn entries<'v>(ds: &CompiledDaemonSet, view: &'v ClusterView, ctx: &ManageContext<'_>) -> Vec<Entry<'v>> {
-    let mut entries = Vec::new();
-    for slot in view.slots() {
+fn entries<'v>(
+    ds: &CompiledDaemonSet,
+    view: &'v ClusterView,
+    ctx: &ManageContext<'_>,
+    should_run: impl Fn(SlotId, &Node) -> bool,
+) -> Vec<Entry<'v>> {
+    let mut entries = Vec::with_capacity(view.slots().len());
+    for (id, slot) in view.slots().iter().enumerate() {
         if slot.name.is_empty() {
             continue;
         }
         let node = slot.node.as_ref();
-        let should_run = node.is_some_and(|n| ds.policy.evaluate(n).should_run);
-        let claimed = if slot.pods.is_empty() { Vec::new() } else { claimed_pods(ds, slot, ctx.live_owner_uids) };
+        let should_run = node.is_some_and(|n| should_run(id as SlotId, n));
+        let claimed =
+            if slot.pods.is_empty() { ClaimedPods::new() } else { claimed_pods(ds, slot, ctx.live_owner_uids) };
         let creating = ctx.creating_nodes.contains(&slot.name);
         if should_run || creating || !claimed.is_empty() {
             entries.push(Entry { name: &slot.name, node, should_run, claimed, creating });
