@@ -20,10 +20,12 @@ fn manifest(image: &str) -> String {
     ds.to_string()
 }
 
-/// The Kubernetes side: pods by name, every pod Ready as soon as it is created.
+/// The Kubernetes side: pods by name, every pod Ready as soon as it is created — except pods of a broken
+/// revision (an image that cannot be pulled), which stay Pending.
 #[derive(Default)]
 struct Cluster {
     pods: BTreeMap<String, pb::Pod>,
+    broken_hash: Option<String>,
 }
 
 impl Cluster {
@@ -47,7 +49,9 @@ impl Cluster {
                     };
                     // A redelivered create names the same pod: no second one.
                     if !self.pods.contains_key(&c.name) {
-                        let pod = shim.run_pod(&create, true).await;
+                        let hash = create.pod.metadata.labels.as_ref().and_then(|l| l.get("controller-revision-hash"));
+                        let broken = hash.is_some() && hash == self.broken_hash.as_ref();
+                        let pod = shim.run_pod(&create, !broken).await;
                         self.pods.insert(pod.name.clone(), pod);
                     } else {
                         shim.ack(&a.action_id, true).await;
@@ -220,5 +224,42 @@ async fn paused_rollouts_hold_and_resume(pool: sqlx::SqlitePool) {
     fleet.resume_rollout(pb::ResumeRolloutRequest { namespace: "default".into(), name: "agent".into() }).await.unwrap();
     drive_to_done(&mut cluster, &mut shim, &mut fleet, 2).await;
     assert_eq!(cluster.on_revision(&v2.current_revision_hash), NODES);
+    server.stop().await;
+}
+
+/// upstream e2e "should rollback without unnecessary restarts" [Conformance]: an update to an image that cannot
+/// be pulled leaves some nodes with failing new pods; restoring the old template replaces those, and every pod
+/// that was never replaced keeps its name.
+#[sqlx::test(migrations = "./migrations/sqlite")]
+async fn rollback_without_unnecessary_restarts(pool: sqlx::SqlitePool) {
+    let server = TestServer::start(Arc::new(daemonplane::store::SqliteStore::from_pool(pool))).await;
+    let mut fleet = server.fleet().await;
+    let token = register(&mut fleet, "c1").await;
+    let v1 = apply(&mut fleet, &manifest("agent:1"), &["c1"]).await.unwrap().daemonset.unwrap();
+    let mut cluster = Cluster::default();
+    let mut shim = FakeShim::connect(&server, &token, "c1", Cluster::nodes(), vec![]).await;
+    drive_to_done(&mut cluster, &mut shim, &mut fleet, NODES).await;
+
+    let bad = apply(&mut fleet, &manifest("agent:does-not-exist"), &["c1"]).await.unwrap().daemonset.unwrap();
+    cluster.broken_hash = Some(bad.current_revision_hash.clone());
+    for _ in 0..4 {
+        cluster.step(&mut shim).await;
+    }
+    let stuck = cluster.on_revision(&bad.current_revision_hash);
+    assert_eq!(stuck, 2, "maxUnavailable 2: two nodes got the broken pod, then the rollout stopped");
+    let survivors: Vec<String> =
+        cluster.pods.values().filter(|p| p.revision_hash == v1.current_revision_hash).map(|p| p.name.clone()).collect();
+    assert_eq!(survivors.len(), NODES - 2);
+
+    let restored = apply(&mut fleet, &manifest("agent:1"), &["c1"]).await.unwrap().daemonset.unwrap();
+    assert_eq!(
+        (restored.current_revision, restored.current_revision_hash.as_str()),
+        (3, v1.current_revision_hash.as_str())
+    );
+    drive_to_done(&mut cluster, &mut shim, &mut fleet, NODES).await;
+    assert_eq!(cluster.on_revision(&v1.current_revision_hash), NODES);
+    for name in &survivors {
+        assert!(cluster.pods.contains_key(name), "{name} was restarted");
+    }
     server.stop().await;
 }
