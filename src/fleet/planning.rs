@@ -77,8 +77,7 @@ impl Fleet {
         let (daemon_set, targets) = match source {
             PlanSource::Stored { namespace, name } => {
                 let entry = self.stored(namespace, name)?;
-                let targets: Vec<String> =
-                    entry.record.targets.iter().filter(|t| !t.removing).map(|t| t.cluster.clone()).collect();
+                let targets = entry.record.active_targets();
                 (Arc::clone(&entry.compiled), targets)
             }
             PlanSource::Manifest(manifest) => {
@@ -107,9 +106,7 @@ impl Fleet {
                     &prepared.defaulted.spec,
                     &hash,
                 );
-                let targets = stored
-                    .map(|s| s.targets.into_iter().filter(|t| !t.removing).map(|t| t.cluster).collect())
-                    .unwrap_or_default();
+                let targets = stored.map(|s| s.active_targets()).unwrap_or_default();
                 (Arc::new(compiled), targets)
             }
         };

@@ -138,7 +138,7 @@ impl Fleet {
             let message = format!("will roll back to revision {}:\n{}", target.revision, target.template);
             return Ok(RollbackOutcome { revision: view(&record, target), daemon_set, message });
         }
-        let targets: Vec<String> = record.targets.iter().filter(|t| !t.removing).map(|t| t.cluster.clone()).collect();
+        let targets = record.active_targets();
         let (daemon_set, _) = self.apply_daemon_set(&manifest.to_string(), &targets, None).await?;
         let updated = self.record(namespace, name).await?;
         let revision = self

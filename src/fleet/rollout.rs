@@ -49,7 +49,7 @@ impl Fleet {
         let record = view.record;
         let mut settings = record.rollout.clone();
         settings.paused = paused;
-        let targets: Vec<String> = record.targets.iter().filter(|t| !t.removing).map(|t| t.cluster.clone()).collect();
+        let targets = record.active_targets();
         let (view, _) = self.apply_daemon_set(&record.manifest, &targets, Some(settings)).await?;
         Ok(view)
     }

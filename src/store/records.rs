@@ -73,6 +73,13 @@ pub struct DaemonSetRecord {
     pub targets: Vec<TargetRecord>,
 }
 
+impl DaemonSetRecord {
+    /// The clusters it runs on (targets not being removed), by name.
+    pub fn active_targets(&self) -> Vec<String> {
+        self.targets.iter().filter(|t| !t.removing).map(|t| t.cluster.clone()).collect()
+    }
+}
+
 /// One revision of a DaemonSet's template.
 #[derive(Clone, Debug, PartialEq)]
 pub struct RevisionRecord {
