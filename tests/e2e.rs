@@ -346,3 +346,51 @@ async fn creates_go_out_in_slow_start_batches(pool: sqlx::SqlitePool) {
     assert_eq!(accepted, 10);
     server.stop().await;
 }
+
+/// A snapshot arrives in chunks: nothing is planned until its last chunk; a chunk with a new id abandons an
+/// unfinished snapshot, and a reconnect's fresh snapshot replaces the view.
+#[sqlx::test(migrations = "./migrations/sqlite")]
+async fn chunked_snapshots_are_assembled_before_planning(pool: sqlx::SqlitePool) {
+    let server = TestServer::start(Arc::new(SqliteStore::from_pool(pool))).await;
+    let mut fleet = server.fleet().await;
+    let token = register(&mut fleet, "c1").await;
+    apply(&mut fleet, &daemonset_json("agent", "a:1", &[]), &["c1"]).await.unwrap();
+    let (tx, mut rx) = open_stream(&server, Some(&token), "c1").await.unwrap();
+    let welcome = rx.message().await.unwrap().unwrap();
+    let Some(pb::server_message::Kind::Welcome(w)) = welcome.kind else { panic!("{welcome:?}") };
+    assert_eq!(w.max_message_bytes, 4 * 1024 * 1024);
+    let chunk = |id: u64, names: &[&str], last: bool| {
+        msg(pb::shim_message::Kind::Snapshot(pb::SnapshotChunk {
+            snapshot_id: id,
+            nodes: names.iter().map(|n| node(n, &[])).collect(),
+            pods: vec![],
+            last,
+        }))
+    };
+    // Snapshot 1 is abandoned half way; snapshot 2 arrives in three chunks.
+    tx.send(chunk(1, &["stale-a", "stale-b"], false)).await.unwrap();
+    tx.send(chunk(2, &["n1", "n2"], false)).await.unwrap();
+    tx.send(chunk(2, &["n3"], false)).await.unwrap();
+    let early = tokio::time::timeout(Duration::from_millis(700), rx.message()).await;
+    assert!(early.is_err(), "nothing may be planned before the last chunk: {early:?}");
+    tx.send(chunk(2, &["n4"], true)).await.unwrap();
+    let mut nodes = BTreeSet::new();
+    while nodes.len() < 4 {
+        let m = tokio::time::timeout(WAIT, rx.message()).await.unwrap().unwrap().unwrap();
+        let Some(pb::server_message::Kind::Action(a)) = m.kind else { panic!("{m:?}") };
+        let Some(pb::action::Kind::CreatePod(c)) = a.kind else { panic!("create expected") };
+        nodes.insert(c.node_name);
+        tx.send(msg(pb::shim_message::Kind::ActionResult(pb::ActionResult {
+            action_id: a.action_id,
+            outcome: pb::ActionOutcome::Succeeded as i32,
+            message: String::new(),
+            pod_uid: String::new(),
+        })))
+        .await
+        .unwrap();
+    }
+    assert_eq!(nodes, BTreeSet::from(["n1".to_string(), "n2".into(), "n3".into(), "n4".into()]));
+    let cluster = fleet.get_cluster(pb::GetClusterRequest { name: "c1".into() }).await.unwrap().into_inner();
+    assert_eq!((cluster.node_count, cluster.synced, cluster.connected), (4, true, true));
+    server.stop().await;
+}
