@@ -1308,3 +1308,43 @@ proptest! {
         prop_assert_eq!(sim.current(), n - kept, "all updated except the partition's");
     }
 }
+
+proptest! {
+    #![proptest_config(config())]
+
+    /// Rollback A → B → A restarts nothing that ran A: going back to A's template reuses A's revision (its hash),
+    /// so every pod still on A when the rollback starts is kept, however far the rollout to B had got and
+    /// whether B's pods became Ready.
+    #[test]
+    fn rollback_restarts_nothing_that_ran_a(
+        n in 2usize..10,
+        budget in 1i64..4,
+        surge in any::<bool>(),
+        rounds_on_b in 0usize..6,
+        b_becomes_ready in any::<bool>(),
+    ) {
+        let strategy = if surge { max_surge(json!(budget)) } else { max_unavailable(json!(budget)) };
+        let a = DsSpec::new().strategy(strategy.clone());
+        let mut sim = Sim::new(nodes(n), vec![], &a);
+        converge(&mut sim, 50);
+        let hash_a = sim.ds.hash.clone();
+        sim.update(&DsSpec::new().image("foo/bar:b").strategy(strategy.clone()));
+        prop_assert_ne!(&sim.ds.hash, &hash_a);
+        for _ in 0..rounds_on_b {
+            sim.sync();
+            if b_becomes_ready {
+                sim.mark_ready();
+            }
+        }
+        let still_on_a: BTreeSet<String> =
+            sim.pods().iter().filter(|p| p.revision_hash() == Some(hash_a.as_str())).map(|p| p.name.clone()).collect();
+        sim.update(&DsSpec::new().strategy(strategy));
+        prop_assert_eq!(&sim.ds.hash, &hash_a, "the same template gives the same hash");
+        converge(&mut sim, 100);
+        let kept = names_of(&sim);
+        for name in &still_on_a {
+            prop_assert!(kept.contains(name), "{} ran A and was restarted", name);
+        }
+        prop_assert_eq!(sim.current(), n, "every node back on A");
+    }
+}
