@@ -1348,3 +1348,49 @@ proptest! {
         prop_assert_eq!(sim.current(), n, "every node back on A");
     }
 }
+
+/// The planner's round (manage, then the rolling update with settled nodes only counted) for the Sim's state.
+fn planner_round(sim: &Sim) -> (Vec<String>, Vec<String>) {
+    let mut ds = (*sim.ds).clone();
+    ds.rollout = sim.options.clone();
+    let none = HashSet::new();
+    let ctx = sim.ctx(&none, &none);
+    let planner = daemonplane::engine::manage::Planner::new(Arc::new(ds), &sim.view, &ctx);
+    let plan = planner.plan_round(&sim.view, &ctx, &mut sim.backoff.clone());
+    (plan.creates, plan.deletes.into_iter().map(|d| d.uid).collect())
+}
+
+/// What a round must decide: manage, then the full rolling update with manage's actions in flight.
+fn expected_round(sim: &Sim) -> (Vec<String>, BTreeSet<String>) {
+    let none = HashSet::new();
+    let plan = manage(&sim.ds, &sim.view, &sim.ctx(&none, &none), &mut sim.backoff.clone());
+    let creating: HashSet<String> = plan.creates.iter().cloned().collect();
+    let deleting: HashSet<String> = plan.deletes.iter().map(|d| d.uid.clone()).collect();
+    let round = rolling_update(&sim.ds, &sim.view, &sim.ctx(&creating, &deleting), &sim.options);
+    let mut creates = plan.creates.clone();
+    creates.extend(round.creates.iter().take(sim.burst.saturating_sub(plan.creates.len())).cloned());
+    let deletes =
+        plan.deletes.iter().map(|d| d.uid.clone()).chain(round.deletes.iter().map(|d| d.deletion.uid.clone()));
+    (creates, deletes.take(sim.burst).collect())
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    /// The planner's round skips settled nodes (one available pod of the current revision) and reads shouldRun
+    /// from its cache; it must decide exactly what manage followed by the full rolling update decides.
+    #[test]
+    fn planner_round_equals_manage_then_rolling_update(r in rollout(), ready_each_round in any::<bool>()) {
+        let mut sim = r.sim();
+        for _ in 0..12 {
+            let (creates, deletes) = planner_round(&sim);
+            let (want_creates, want_deletes) = expected_round(&sim);
+            prop_assert_eq!(&creates, &want_creates, "creates");
+            prop_assert_eq!(&deletes.into_iter().collect::<BTreeSet<_>>(), &want_deletes, "deletes");
+            let sync = sim.sync();
+            if ready_each_round || (sync.creates == 0 && sync.deletes == 0) {
+                sim.mark_ready();
+            }
+        }
+    }
+}

@@ -108,6 +108,7 @@ impl NodeOutcome {
     const EXISTS: u16 = 1 << 8;
     const PENDING: u16 = 1 << 9;
     const RUNS_CURRENT: u16 = 1 << 10;
+    const SETTLED: u16 = 1 << 11;
 
     fn has(self, bit: u16) -> bool {
         self.0 & bit != 0
@@ -275,6 +276,14 @@ fn evaluate(ds: &CompiledDaemonSet, slot: &Slot, ctx: &ManageContext<'_>) -> Eva
         }
         o.set(NodeOutcome::UPDATED, !ds.hash.is_empty() && first.revision_hash() == Some(ds.hash.as_str()));
     }
+    // Settled: the node's only pod is available and of the current revision; a rolling update only counts it.
+    let settled = placement.should_run
+        && pods.len() == 1
+        && !pods[0].is_terminating()
+        && o.has(NodeOutcome::AVAILABLE)
+        && o.has(NodeOutcome::UPDATED)
+        && ev.old_hashes.is_empty();
+    o.set(NodeOutcome::SETTLED, settled);
     // Fit prediction only where the pod has not been bound yet: a bound pod already passed the scheduler.
     if placement.should_run && pods.first().is_none_or(|p| p.node_name.is_empty()) {
         o.set(NodeOutcome::PENDING, !predict_fit(ds, node, slot).runs());
@@ -507,9 +516,15 @@ impl Planner {
         let mut deleting = ctx.deleting_pods.clone();
         deleting.extend(plan.deletes.iter().map(|d| d.uid.clone()));
         let round_ctx = ManageContext { creating_nodes: &creating, deleting_pods: &deleting, ..*ctx };
-        // The planner already knows which nodes should run the pod.
+        // The planner already knows which nodes should run the pod, and which are settled — except nodes with an
+        // action in flight, which the rolling update must examine.
+        let mut busy: HashSet<SlotId> = creating.iter().filter_map(|n| view.slot_of(n)).collect();
+        busy.extend(
+            deleting.iter().filter_map(|uid| view.pod(uid)?.target_node_name()).filter_map(|n| view.slot_of(n)),
+        );
         let should_run = |id: SlotId, _: &super::model::Node| self.outcome(id).placement().should_run;
-        let round = rolling_update_with(&self.ds, view, &round_ctx, options, should_run);
+        let settled = |id: SlotId| self.outcome(id).has(NodeOutcome::SETTLED) && !busy.contains(&id);
+        let round = rolling_update_with(&self.ds, view, &round_ctx, options, should_run, settled);
         if let Some(error) = &round.error {
             // A malformed budget stops the rolling update, as upstream's sync error does; manage still runs.
             plan.rollout_error = Some(error.clone());

@@ -223,7 +223,7 @@ pub fn unavailable_numbers(
     ctx: &ManageContext<'_>,
     options: &RolloutOptions,
 ) -> Result<UnavailableNumbers, String> {
-    let entries = entries(ds, view, ctx, |_, node| ds.policy.evaluate(node).should_run);
+    let (entries, _) = entries(ds, view, ctx, |_, node| ds.policy.evaluate(node).should_run, |_| false);
     let desired = entries.iter().filter(|e| e.should_run).count() as i32;
     let empty_slots = entries.iter().filter(|e| e.should_run && e.claimed.is_empty() && !e.creating).count() as i32;
     let (max_surge, max_unavailable) = budgets(options, desired)?;
@@ -268,19 +268,23 @@ pub fn rolling_update(
     ctx: &ManageContext<'_>,
     options: &RolloutOptions,
 ) -> RolloutRound {
-    rolling_update_with(ds, view, ctx, options, |_, node| ds.policy.evaluate(node).should_run)
+    rolling_update_with(ds, view, ctx, options, |_, node| ds.policy.evaluate(node).should_run, |_| false)
 }
 
-/// [`rolling_update`] with shouldRun supplied by the caller (a planner that already evaluated every node).
+/// [`rolling_update`] for a caller that already evaluated every node (a planner): `should_run` answers shouldRun,
+/// and `settled` names nodes that should run the pod and run exactly one available pod of the current revision
+/// with no action in flight. A settled node only counts (desired, available, already updated), so it is not
+/// examined: in a large cluster most nodes are settled at any time of a rollout.
 pub fn rolling_update_with(
     ds: &CompiledDaemonSet,
     view: &ClusterView,
     ctx: &ManageContext<'_>,
     options: &RolloutOptions,
     should_run: impl Fn(SlotId, &Node) -> bool,
+    settled: impl Fn(SlotId) -> bool,
 ) -> RolloutRound {
-    let entries = entries(ds, view, ctx, should_run);
-    let desired = entries.iter().filter(|e| e.should_run).count() as i32;
+    let (entries, settled) = entries(ds, view, ctx, should_run, settled);
+    let desired = entries.iter().filter(|e| e.should_run).count() as i32 + settled;
     let mut round = RolloutRound { desired, ..RolloutRound::default() };
     match budgets(options, desired) {
         Ok((max_surge, max_unavailable)) => {
@@ -296,7 +300,7 @@ pub fn rolling_update_with(
     let available = |pod: &Pod| is_available(pod, ds.min_ready_seconds, ctx.now);
     round.num_unavailable = nodes.iter().map(|n| i32::from(n.unavailable(&available))).sum();
     round.wake_at = wake_at(ds, &entries, ctx);
-    let held = match held_back(&entries, &nodes, desired, options) {
+    let held = match held_back(&entries, &nodes, desired, settled, options) {
         Ok(held) => held,
         Err(e) => {
             round.error = Some(e);
@@ -310,7 +314,7 @@ pub fn rolling_update_with(
     if round.max_surge == 0 {
         without_surge(&nodes, &held, options.strict_budget, &available, &mut round);
     } else {
-        with_surge(&entries, &nodes, &held, options.strict_budget, &available, &mut round);
+        with_surge(&entries, &nodes, &held, settled, options.strict_budget, &available, &mut round);
     }
     round.deletes.truncate(ctx.burst);
     round.creates.truncate(ctx.burst);
@@ -361,12 +365,14 @@ fn with_surge(
     entries: &[Entry<'_>],
     nodes: &[OnNode<'_>],
     held: &[bool],
+    settled: i32,
     strict: bool,
     available: &impl Fn(&Pod) -> bool,
     round: &mut RolloutRound,
 ) {
     let mut num_surge = 0;
-    let mut num_available = 0;
+    // Settled nodes are available and need nothing else.
+    let mut num_available = settled;
     let mut not_run: Vec<&Pod> = Vec::new();
     let mut allowed_new: Vec<&str> = Vec::new();
     let mut candidates: Vec<&str> = Vec::new();
@@ -456,15 +462,22 @@ struct Entry<'v> {
     creating: bool,
 }
 
+/// The nodes the rolling update examines, and how many settled nodes it only counts.
 fn entries<'v>(
     ds: &CompiledDaemonSet,
     view: &'v ClusterView,
     ctx: &ManageContext<'_>,
     should_run: impl Fn(SlotId, &Node) -> bool,
-) -> Vec<Entry<'v>> {
-    let mut entries = Vec::with_capacity(view.slots().len());
+    settled: impl Fn(SlotId) -> bool,
+) -> (Vec<Entry<'v>>, i32) {
+    let mut entries = Vec::new();
+    let mut settled_nodes = 0;
     for (id, slot) in view.slots().iter().enumerate() {
         if slot.name.is_empty() {
+            continue;
+        }
+        if settled(id as SlotId) {
+            settled_nodes += 1;
             continue;
         }
         let node = slot.node.as_ref();
@@ -476,7 +489,7 @@ fn entries<'v>(
             entries.push(Entry { name: &slot.name, node, should_run, claimed, creating });
         }
     }
-    entries
+    (entries, settled_nodes)
 }
 
 /// The pod of the current revision on a node.
@@ -555,6 +568,7 @@ fn held_back(
     entries: &[Entry<'_>],
     nodes: &[OnNode<'_>],
     desired: i32,
+    settled: i32,
     options: &RolloutOptions,
 ) -> Result<Vec<bool>, String> {
     let selected = |e: &Entry<'_>| {
@@ -568,7 +582,8 @@ fn held_back(
     };
     if partition > 0 {
         // Updated (or about to be) should-run nodes take the updatable places first.
-        let updated = entries.iter().zip(nodes).filter(|(e, n)| e.should_run && !n.not_updated()).count();
+        let updated = entries.iter().zip(nodes).filter(|(e, n)| e.should_run && !n.not_updated()).count()
+            + usize::try_from(settled).unwrap_or(0);
         let mut places = usize::try_from(desired - partition).unwrap_or(0).saturating_sub(updated);
         for ((e, n), h) in entries.iter().zip(nodes).zip(held.iter_mut()) {
             if !e.should_run || *h || !n.not_updated() {
