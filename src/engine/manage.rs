@@ -143,11 +143,6 @@ impl NodeOutcome {
         s.updated_number_scheduled += n(Self::UPDATED);
         s.predicted_pending += n(Self::PENDING);
     }
-
-    /// The node should run the pod, it has not started there, and it is predicted to stay Pending.
-    pub fn predicted_pending(self) -> bool {
-        self.has(Self::PENDING)
-    }
 }
 
 /// upstream podByCreationTimestampAndPhase: scheduled pods first, then older first, then by name.
@@ -363,10 +358,6 @@ impl Planner {
             planner.store(id as SlotId, evaluate(&planner.ds, slot, ctx));
         }
         planner
-    }
-
-    pub fn daemon_set(&self) -> &Arc<CompiledDaemonSet> {
-        &self.ds
     }
 
     /// Re-evaluates the given slots (those an event touched).
