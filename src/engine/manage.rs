@@ -15,7 +15,7 @@ use smallvec::SmallVec;
 use super::fit::{Fit, PodDemand, predict};
 use super::model::{Pod, PodPhase};
 use super::placement::Placement;
-use super::rolling_update::rolling_update_with;
+use super::rolling_update::{Skip, rolling_update_with};
 use super::status::StatusCounts;
 use super::view::{ClusterView, Slot, SlotId};
 
@@ -109,6 +109,7 @@ impl NodeOutcome {
     const PENDING: u16 = 1 << 9;
     const RUNS_CURRENT: u16 = 1 << 10;
     const SETTLED: u16 = 1 << 11;
+    const CANDIDATE: u16 = 1 << 12;
 
     fn has(self, bit: u16) -> bool {
         self.0 & bit != 0
@@ -279,6 +280,14 @@ fn evaluate(ds: &CompiledDaemonSet, slot: &Slot, ctx: &ManageContext<'_>) -> Eva
         && o.has(NodeOutcome::UPDATED)
         && ev.old_hashes.is_empty();
     o.set(NodeOutcome::SETTLED, settled);
+    // Candidate: the node's only pod is available and of an old revision (or none): the rolling update's
+    // replacement candidate, which it may look at only when its turn comes.
+    let candidate = placement.should_run
+        && pods.len() == 1
+        && !pods[0].is_terminating()
+        && o.has(NodeOutcome::AVAILABLE)
+        && !o.has(NodeOutcome::RUNS_CURRENT);
+    o.set(NodeOutcome::CANDIDATE, candidate);
     // Fit prediction only where the pod has not been bound yet: a bound pod already passed the scheduler.
     if placement.should_run && pods.first().is_none_or(|p| p.node_name.is_empty()) {
         o.set(NodeOutcome::PENDING, !predict_fit(ds, node, slot).runs());
@@ -509,13 +518,28 @@ impl Planner {
         let round_ctx = ManageContext { creating_nodes: &creating, deleting_pods: &deleting, ..*ctx };
         // The planner already knows which nodes should run the pod, and which are settled — except nodes with an
         // action in flight, which the rolling update must examine.
-        let mut busy: HashSet<SlotId> = creating.iter().filter_map(|n| view.slot_of(n)).collect();
-        busy.extend(
-            deleting.iter().filter_map(|uid| view.pod(uid)?.target_node_name()).filter_map(|n| view.slot_of(n)),
-        );
+        let mut busy = vec![false; view.slots().len()];
+        let in_flight_slots = creating
+            .iter()
+            .filter_map(|n| view.slot_of(n))
+            .chain(deleting.iter().filter_map(|uid| view.pod(uid)?.target_node_name()).filter_map(|n| view.slot_of(n)));
+        for id in in_flight_slots {
+            busy[id as usize] = true;
+        }
         let should_run = |id: SlotId, _: &super::model::Node| self.outcome(id).placement().should_run;
-        let settled = |id: SlotId| self.outcome(id).has(NodeOutcome::SETTLED) && !busy.contains(&id);
-        let round = rolling_update_with(&self.ds, view, &round_ctx, options, should_run, settled);
+        let skip = |id: SlotId| {
+            let outcome = self.outcome(id);
+            if busy[id as usize] {
+                Skip::Examine
+            } else if outcome.has(NodeOutcome::SETTLED) {
+                Skip::Settled
+            } else if outcome.has(NodeOutcome::CANDIDATE) {
+                Skip::Candidate
+            } else {
+                Skip::Examine
+            }
+        };
+        let round = rolling_update_with(&self.ds, view, &round_ctx, options, should_run, skip);
         if let Some(error) = &round.error {
             // A malformed budget stops the rolling update, as upstream's sync error does; manage still runs.
             plan.rollout_error = Some(error.clone());

@@ -223,7 +223,7 @@ pub fn unavailable_numbers(
     ctx: &ManageContext<'_>,
     options: &RolloutOptions,
 ) -> Result<UnavailableNumbers, String> {
-    let (entries, _) = entries(ds, view, ctx, |_, node| ds.policy.evaluate(node).should_run, |_| false);
+    let (entries, _, _) = entries(ds, view, ctx, |_, node| ds.policy.evaluate(node).should_run, |_| Skip::Examine);
     let desired = entries.iter().filter(|e| e.should_run).count() as i32;
     let empty_slots = entries.iter().filter(|e| e.should_run && e.claimed.is_empty() && !e.creating).count() as i32;
     let (max_surge, max_unavailable) = budgets(options, desired)?;
@@ -268,23 +268,41 @@ pub fn rolling_update(
     ctx: &ManageContext<'_>,
     options: &RolloutOptions,
 ) -> RolloutRound {
-    rolling_update_with(ds, view, ctx, options, |_, node| ds.policy.evaluate(node).should_run, |_| false)
+    rolling_update_with(ds, view, ctx, options, |_, node| ds.policy.evaluate(node).should_run, |_| Skip::Examine)
+}
+
+/// How a caller that tracks nodes (a planner) classifies one for the rolling update.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Skip {
+    /// Examine the node's pods.
+    Examine,
+    /// Should run, and runs exactly one available pod of the current revision, nothing in flight: only counted.
+    Settled,
+    /// Should run, and runs exactly one available pod of an old revision, nothing in flight: a replacement
+    /// candidate that adds nothing to the unavailable count, looked at only if its turn comes.
+    Candidate,
 }
 
 /// [`rolling_update`] for a caller that already evaluated every node (a planner): `should_run` answers shouldRun,
-/// and `settled` names nodes that should run the pod and run exactly one available pod of the current revision
-/// with no action in flight. A settled node only counts (desired, available, already updated), so it is not
-/// examined: in a large cluster most nodes are settled at any time of a rollout.
+/// and `skip` classifies nodes (see [`Skip`]) so that a round costs what it can change, not the cluster's size:
+/// settled nodes are only counted, and candidates are looked at in node order only until the budget is spent.
+/// Candidates are deferred only without a partition or rollout node selector, which rank every node.
 pub fn rolling_update_with(
     ds: &CompiledDaemonSet,
     view: &ClusterView,
     ctx: &ManageContext<'_>,
     options: &RolloutOptions,
     should_run: impl Fn(SlotId, &Node) -> bool,
-    settled: impl Fn(SlotId) -> bool,
+    skip: impl Fn(SlotId) -> Skip,
 ) -> RolloutRound {
-    let (entries, settled) = entries(ds, view, ctx, should_run, settled);
-    let desired = entries.iter().filter(|e| e.should_run).count() as i32 + settled;
+    let may_defer = options.partition.is_none() && options.node_selector.is_empty();
+    let classify = |id| match skip(id) {
+        Skip::Candidate if !may_defer => Skip::Examine,
+        other => other,
+    };
+    let (entries, settled, deferred) = entries(ds, view, ctx, should_run, classify);
+    let deferred = Deferred { ids: deferred, ds, view, ctx };
+    let desired = entries.iter().filter(|e| e.should_run).count() as i32 + settled + deferred.ids.len() as i32;
     let mut round = RolloutRound { desired, ..RolloutRound::default() };
     match budgets(options, desired) {
         Ok((max_surge, max_unavailable)) => {
@@ -312,9 +330,9 @@ pub fn rolling_update_with(
         return round;
     }
     if round.max_surge == 0 {
-        without_surge(&nodes, &held, options.strict_budget, &available, &mut round);
+        without_surge(&entries, &nodes, &held, &deferred, options.strict_budget, &available, &mut round);
     } else {
-        with_surge(&entries, &nodes, &held, settled, options.strict_budget, &available, &mut round);
+        with_surge(&entries, &nodes, &held, settled, &deferred, options.strict_budget, &available, &mut round);
     }
     round.deletes.truncate(ctx.burst);
     round.creates.truncate(ctx.burst);
@@ -324,8 +342,10 @@ pub fn rolling_update_with(
 /// Delete first (maxSurge 0): unavailable old pods are replaced at once (within the budget too with
 /// `strict_budget`); available old pods only while fewer than maxUnavailable nodes are unavailable.
 fn without_surge(
+    entries: &[Entry<'_>],
     nodes: &[OnNode<'_>],
     held: &[bool],
+    deferred: &Deferred<'_, '_>,
     strict: bool,
     available: &impl Fn(&Pod) -> bool,
     round: &mut RolloutRound,
@@ -334,15 +354,15 @@ fn without_surge(
     // whose only pod is old and unavailable.
     let mut busy = 0;
     let mut replacements: Vec<&Pod> = Vec::new();
-    let mut candidates: Vec<&Pod> = Vec::new();
-    for (node, &held) in nodes.iter().zip(held) {
+    let mut candidates: Vec<(SlotId, &Pod)> = Vec::new();
+    for ((entry, node), &held) in entries.iter().zip(nodes).zip(held) {
         match node {
             OnNode::Pods { new: None, old: Some(old) } => {
                 if held {
                     continue;
                 }
                 if available(old) {
-                    candidates.push(old);
+                    candidates.push((entry.id, old));
                 } else {
                     replacements.push(old);
                 }
@@ -351,31 +371,69 @@ fn without_surge(
         }
     }
     let replaced = if strict { room(round.max_unavailable - busy, replacements.len()) } else { replacements.len() };
-    let allowed = room(round.max_unavailable - round.num_unavailable, candidates.len());
+    let allowed = room(round.max_unavailable - round.num_unavailable, candidates.len() + deferred.ids.len());
+    let chosen = deferred.merge(candidates, allowed, |id| deferred.old_pod(id));
     let deletes = replacements[..replaced]
         .iter()
         .map(|p| replacement(p, RolloutReason::OutdatedUnavailable))
-        .chain(candidates[..allowed].iter().map(|p| replacement(p, RolloutReason::Outdated)));
+        .chain(chosen.into_iter().map(|p| replacement(p, RolloutReason::Outdated)));
     round.deletes.extend(deletes);
+}
+
+/// Candidates the caller deferred: slot ids in node order, each with exactly one available old pod.
+struct Deferred<'v, 'c> {
+    ids: Vec<SlotId>,
+    ds: &'v CompiledDaemonSet,
+    view: &'v ClusterView,
+    ctx: &'v ManageContext<'c>,
+}
+
+impl<'v> Deferred<'v, '_> {
+    /// The old pod of a deferred node.
+    fn old_pod(&self, id: SlotId) -> Option<&'v Pod> {
+        claimed_pods(self.ds, self.view.slot(id), self.ctx.live_owner_uids).first().copied()
+    }
+
+    /// The first `n` of the examined `candidates` and the deferred nodes, in node (slot) order.
+    fn merge<T>(&self, candidates: Vec<(SlotId, T)>, n: usize, deferred: impl Fn(SlotId) -> Option<T>) -> Vec<T> {
+        let mut out = Vec::with_capacity(n);
+        let (mut examined, mut later) = (candidates.into_iter().peekable(), self.ids.iter().copied().peekable());
+        while out.len() < n {
+            let take_examined = match (examined.peek(), later.peek()) {
+                (Some((a, _)), Some(b)) => a < b,
+                (Some(_), None) => true,
+                (None, Some(_)) => false,
+                (None, None) => break,
+            };
+            if take_examined {
+                out.extend(examined.next().map(|(_, c)| c));
+            } else if let Some(c) = later.next().and_then(&deferred) {
+                out.push(c);
+            }
+        }
+        out
+    }
 }
 
 /// Create first (maxSurge > 0): a new pod beside every unavailable old pod at once (within maxSurge too with
 /// `strict_budget`), beside available old pods within maxSurge; old pods retire once the new pod is available.
+#[allow(clippy::too_many_arguments)]
 fn with_surge(
     entries: &[Entry<'_>],
     nodes: &[OnNode<'_>],
     held: &[bool],
     settled: i32,
+    deferred: &Deferred<'_, '_>,
     strict: bool,
     available: &impl Fn(&Pod) -> bool,
     round: &mut RolloutRound,
 ) {
     let mut num_surge = 0;
-    // Settled nodes are available and need nothing else.
-    let mut num_available = settled;
+    // Settled and deferred nodes are available; deferred ones are surge candidates.
+    let mut num_available = settled + deferred.ids.len() as i32;
     let mut not_run: Vec<&Pod> = Vec::new();
     let mut allowed_new: Vec<&str> = Vec::new();
-    let mut candidates: Vec<&str> = Vec::new();
+    let mut candidates: Vec<(SlotId, &str)> = Vec::new();
     for ((entry, node), &held) in entries.iter().zip(nodes).zip(held) {
         let OnNode::Pods { new, old } = node else {
             // Duplicates: manage prunes them first; the node counts as a surge slot in use.
@@ -401,7 +459,7 @@ fn with_surge(
                 }
             }
             None if !entry.should_run => not_run.push(old),
-            None => candidates.push(entry.name),
+            None => candidates.push((entry.id, entry.name)),
         }
     }
     // With surge the owner expects full availability: a pod on a node that no longer qualifies goes only once
@@ -413,8 +471,9 @@ fn with_surge(
     if strict {
         left -= immediate as i32;
     }
-    let surged = room(left, candidates.len());
-    round.creates.extend(allowed_new[..immediate].iter().chain(&candidates[..surged]).map(|n| n.to_string()));
+    let surged = room(left, candidates.len() + deferred.ids.len());
+    let chosen = deferred.merge(candidates, surged, |id| Some(deferred.view.slot(id).name.as_str()));
+    round.creates.extend(allowed_new[..immediate].iter().chain(&chosen).map(|n| n.to_string()));
     round.num_surge = num_surge;
 }
 
@@ -453,6 +512,7 @@ fn budgets(options: &RolloutOptions, desired: i32) -> Result<(i32, i32), String>
 /// One entry of upstream's `nodeToDaemonPods` after updatedDesiredNodeCounts: a node that should run the pod,
 /// or any node (existing or not) with claimed pods, or with a create in flight.
 struct Entry<'v> {
+    id: SlotId,
     name: &'v str,
     node: Option<&'v Node>,
     should_run: bool,
@@ -462,23 +522,31 @@ struct Entry<'v> {
     creating: bool,
 }
 
-/// The nodes the rolling update examines, and how many settled nodes it only counts.
+/// The nodes the rolling update examines, how many settled nodes it only counts, and the deferred candidates.
 fn entries<'v>(
     ds: &CompiledDaemonSet,
     view: &'v ClusterView,
     ctx: &ManageContext<'_>,
     should_run: impl Fn(SlotId, &Node) -> bool,
-    settled: impl Fn(SlotId) -> bool,
-) -> (Vec<Entry<'v>>, i32) {
+    skip: impl Fn(SlotId) -> Skip,
+) -> (Vec<Entry<'v>>, i32, Vec<SlotId>) {
     let mut entries = Vec::new();
     let mut settled_nodes = 0;
+    let mut deferred = Vec::new();
     for (id, slot) in view.slots().iter().enumerate() {
         if slot.name.is_empty() {
             continue;
         }
-        if settled(id as SlotId) {
-            settled_nodes += 1;
-            continue;
+        match skip(id as SlotId) {
+            Skip::Settled => {
+                settled_nodes += 1;
+                continue;
+            }
+            Skip::Candidate => {
+                deferred.push(id as SlotId);
+                continue;
+            }
+            Skip::Examine => {}
         }
         let node = slot.node.as_ref();
         let should_run = node.is_some_and(|n| should_run(id as SlotId, n));
@@ -486,10 +554,10 @@ fn entries<'v>(
             if slot.pods.is_empty() { ClaimedPods::new() } else { claimed_pods(ds, slot, ctx.live_owner_uids) };
         let creating = ctx.creating_nodes.contains(&slot.name);
         if should_run || creating || !claimed.is_empty() {
-            entries.push(Entry { name: &slot.name, node, should_run, claimed, creating });
+            entries.push(Entry { id: id as SlotId, name: &slot.name, node, should_run, claimed, creating });
         }
     }
-    (entries, settled_nodes)
+    (entries, settled_nodes, deferred)
 }
 
 /// The pod of the current revision on a node.
