@@ -1253,3 +1253,27 @@ fn s58_insufficient_capacity_node() {
     assert_eq!((s.desired_number_scheduled, s.current_number_scheduled, s.number_ready), (2, 2, 1));
     assert_eq!(s.predicted_pending, 1, "the 100M node's pod stays Pending");
 }
+
+/// upstream: TestIsPodUpdated (79), as status's updatedNumberScheduled sees it: a pod is updated when its
+/// controller-revision-hash equals the current hash; another hash, no hash label, or no labels at all is not; an
+/// empty current hash never matches. (daemonplane has no legacy pod-template-generation label.)
+#[test]
+fn s79_is_pod_updated() {
+    let updated_with = |current_hash: &str, pod: Pod| {
+        let mut ds = (*simple_daemon_set(Strategy::OnDelete)).clone();
+        ds.hash = current_hash.to_string();
+        let view = ClusterView::from_snapshot(nodes(1), vec![pod]);
+        Env::new().sync(&Arc::new(ds), &view).status.updated_number_scheduled
+    };
+    let l1 = SIMPLE_DAEMON_SET_LABEL;
+    assert_eq!(updated_with(HASH, pod("p", "node-0", l1, Owner::This)), 1, "hash matches");
+    let mut other = pod("p", "node-0", l1, Owner::This);
+    other.labels.insert(REVISION_HASH_LABEL.to_string(), "another".to_string());
+    assert_eq!(updated_with(HASH, other), 0, "another hash");
+    let mut bare = pod("p", "node-0", l1, Owner::This);
+    bare.labels.remove(REVISION_HASH_LABEL);
+    assert_eq!(updated_with(HASH, bare), 0, "no hash label");
+    let mut empty = pod("p", "node-0", l1, Owner::This);
+    empty.labels.insert(REVISION_HASH_LABEL.to_string(), String::new());
+    assert_eq!(updated_with("", empty), 0, "an empty current hash never matches");
+}

@@ -202,8 +202,9 @@ struct Evaluation {
     old_hashes: Vec<String>,
 }
 
-/// podsShouldBeOnNode plus the node's status share (reference 2.4 and 5).
-fn evaluate(ds: &CompiledDaemonSet, slot: &Slot, ctx: &ManageContext<'_>) -> Evaluation {
+/// podsShouldBeOnNode plus the node's status share (reference 2.4 and 5). `cached` is the node's placement
+/// when it is known not to have changed since it was evaluated.
+fn evaluate(ds: &CompiledDaemonSet, slot: &Slot, ctx: &ManageContext<'_>, cached: Option<Placement>) -> Evaluation {
     let mut ev =
         Evaluation { outcome: NodeOutcome::default(), deletes: Vec::new(), wake_at: None, old_hashes: Vec::new() };
     if slot.name.is_empty() {
@@ -225,7 +226,7 @@ fn evaluate(ds: &CompiledDaemonSet, slot: &Slot, ctx: &ManageContext<'_>) -> Eva
         }
         return ev;
     };
-    let placement = ds.policy.evaluate(node);
+    let placement = cached.unwrap_or_else(|| ds.policy.evaluate(node));
     ev.outcome.set(NodeOutcome::EXISTS, true);
     ev.outcome.set(NodeOutcome::SHOULD_RUN, placement.should_run);
     ev.outcome.set(NodeOutcome::SHOULD_CONTINUE, placement.should_continue_running);
@@ -335,6 +336,8 @@ fn surge_prune(ds: &CompiledDaemonSet, running: &[&Pod], now: DateTime<Utc>, ev:
 pub struct Planner {
     ds: Arc<CompiledDaemonSet>,
     outcomes: Vec<NodeOutcome>,
+    /// The slot's node_version each outcome's placement was computed for: placement is reused while it holds.
+    placed_at: Vec<u64>,
     /// Slots wanting a create, as a bitset over slot ids.
     creates: Vec<u64>,
     deletes: BTreeMap<SlotId, Vec<PodDeletion>>,
@@ -355,6 +358,7 @@ impl Planner {
         let mut planner = Planner {
             ds,
             outcomes: vec![NodeOutcome::default(); slots],
+            placed_at: vec![0; slots],
             creates: vec![0; slots.div_ceil(64)],
             deletes: BTreeMap::new(),
             wakes: BTreeSet::new(),
@@ -364,7 +368,8 @@ impl Planner {
             usage: BTreeMap::new(),
         };
         for (id, slot) in view.slots().iter().enumerate() {
-            planner.store(id as SlotId, evaluate(&planner.ds, slot, ctx));
+            planner.placed_at[id] = slot.node_version;
+            planner.store(id as SlotId, evaluate(&planner.ds, slot, ctx, None));
         }
         planner
     }
@@ -374,10 +379,17 @@ impl Planner {
         let len = view.slots().len();
         if self.outcomes.len() < len {
             self.outcomes.resize(len, NodeOutcome::default());
+            self.placed_at.resize(len, 0);
             self.creates.resize(len.div_ceil(64), 0);
         }
         for &id in slots {
-            let ev = evaluate(&self.ds, view.slot(id), ctx);
+            let slot = view.slot(id);
+            // Only the pods changed (a rollout's usual event): the node's placement still holds.
+            let outcome = self.outcomes[id as usize];
+            let cached = (self.placed_at[id as usize] == slot.node_version && outcome.has(NodeOutcome::EXISTS))
+                .then(|| outcome.placement());
+            self.placed_at[id as usize] = slot.node_version;
+            let ev = evaluate(&self.ds, slot, ctx, cached);
             self.store(id, ev);
         }
     }

@@ -19,6 +19,9 @@ pub struct Slot {
     pub node: Option<Node>,
     /// Daemon pods whose target node is this one.
     pub pods: Vec<Pod>,
+    /// Bumped on every change of `node` (never reused), so a planner can tell when its cached placement of the
+    /// node is still valid.
+    pub node_version: u64,
 }
 
 /// The nodes and daemon pods of one cluster.
@@ -29,6 +32,8 @@ pub struct ClusterView {
     free: Vec<SlotId>,
     /// Slot of each pod with a target node.
     pod_slot: HashMap<String, SlotId>,
+    /// The next node_version handed out.
+    next_node_version: u64,
     /// Pods without a target node: upstream ignores them entirely, but they are still this cluster's pods.
     untargeted: HashMap<String, Pod>,
     node_count: usize,
@@ -61,9 +66,7 @@ impl ClusterView {
         let mut view = ClusterView::default();
         for node in nodes {
             let slot = view.slot_for(&node.name);
-            if view.slots[slot as usize].node.replace(node).is_none() {
-                view.node_count += 1;
-            }
+            view.set_node(slot, Some(node));
         }
         for pod in pods {
             view.insert_pod(pod);
@@ -75,7 +78,8 @@ impl ClusterView {
         if let Some(&id) = self.by_name.get(name) {
             return id;
         }
-        let slot = Slot { name: name.to_string(), node: None, pods: Vec::new() };
+        self.next_node_version += 1;
+        let slot = Slot { name: name.to_string(), node: None, pods: Vec::new(), node_version: self.next_node_version };
         let id = match self.free.pop() {
             Some(id) => {
                 self.slots[id as usize] = slot;
@@ -88,6 +92,19 @@ impl ClusterView {
         };
         self.by_name.insert(name.to_string(), id);
         id
+    }
+
+    /// Replaces a slot's node, keeping the node count and the slot's node_version up to date.
+    fn set_node(&mut self, id: SlotId, node: Option<Node>) {
+        self.next_node_version += 1;
+        let slot = &mut self.slots[id as usize];
+        slot.node_version = self.next_node_version;
+        match (slot.node.is_some(), node.is_some()) {
+            (false, true) => self.node_count += 1,
+            (true, false) => self.node_count -= 1,
+            _ => {}
+        }
+        slot.node = node;
     }
 
     /// Frees a slot with neither node nor pods.
@@ -145,9 +162,7 @@ impl ClusterView {
             return Applied::Stale;
         }
         let id = self.slot_for(&node.name);
-        if self.slots[id as usize].node.replace(node).is_none() {
-            self.node_count += 1;
-        }
+        self.set_node(id, Some(node));
         Applied::Changed(vec![id])
     }
 
@@ -155,8 +170,7 @@ impl ClusterView {
         let Some(id) = self.slot_of(name) else { return Applied::Stale };
         match &self.slots[id as usize].node {
             Some(held) if !is_older(resource_version, &held.resource_version) => {
-                self.slots[id as usize].node = None;
-                self.node_count -= 1;
+                self.set_node(id, None);
                 self.release_if_empty(id);
                 Applied::Changed(vec![id])
             }
