@@ -162,7 +162,25 @@ async fn rollout_restart_and_rollback(store: Arc<dyn Store>, reopen: impl Fn() -
     assert_eq!(history.iter().map(|r| (r.revision, r.current)).collect::<Vec<_>>(), [(1, false), (2, true)]);
     let snapshot: Vec<pb::Pod> = cluster.pods.values().cloned().collect();
     let mut shim = FakeShim::connect(&server, &token, "c1", Cluster::nodes(), snapshot).await;
+    // A watch opened now streams the rest of the rollout and ends when it is done.
+    let mut watch = fleet
+        .watch_rollout(pb::GetRolloutStatusRequest { namespace: "default".into(), name: "agent".into() })
+        .await
+        .unwrap()
+        .into_inner();
+    let watcher = tokio::spawn(async move {
+        let mut seen = Vec::new();
+        while let Some(Ok(status)) = watch.next().await {
+            seen.push(status);
+        }
+        seen
+    });
     drive_to_done(&mut cluster, &mut shim, &mut fleet, 2).await;
+    let seen = tokio::time::timeout(WAIT, watcher).await.expect("the watch ends once the rollout is done").unwrap();
+    assert!(seen.iter().any(|s| s.phase == pb::RolloutPhase::Progressing as i32), "{seen:?}");
+    let last = seen.last().unwrap();
+    assert!(last.done && last.phase == pb::RolloutPhase::Complete as i32, "{last:?}");
+    assert!(seen.windows(2).all(|w| w[0] != w[1]), "only changes are streamed");
     assert_eq!(cluster.on_revision(&v2.current_revision_hash), NODES, "every node on the new revision");
     let done = rollout_status(&mut fleet).await;
     assert_eq!(done.phase, pb::RolloutPhase::Complete as i32);
