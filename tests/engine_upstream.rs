@@ -248,15 +248,11 @@ impl Env {
 
     /// One sync: a fresh `manage` with this controller's backoff.
     fn sync(&mut self, ds: &Arc<CompiledDaemonSet>, view: &ClusterView) -> Plan {
-        let ctx = ManageContext {
-            now: self.now,
-            live_owner_uids: &self.live,
-            creating_nodes: &self.creating,
-            deleting_pods: &self.deleting,
-            observed_generation: self.observed_generation,
-            burst: self.burst,
-        };
-        manage(ds, view, &ctx, &mut self.backoff)
+        // The backoff is taken out for the call, so the context can borrow the rest of self.
+        let mut backoff = std::mem::take(&mut self.backoff);
+        let plan = manage(ds, view, &self.ctx(), &mut backoff);
+        self.backoff = backoff;
+        plan
     }
 }
 
