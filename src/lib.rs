@@ -7,6 +7,7 @@ pub mod api;
 pub mod engine;
 pub mod fleet;
 pub mod server;
+pub mod shim;
 pub mod store;
 
 /// Generated protobuf types and services of `daemonplane.v1`.

@@ -1,0 +1,1 @@
+//! Reconnect delays: exponential with jitter.

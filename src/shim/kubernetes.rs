@@ -1,0 +1,1 @@
+//! The shim against a real cluster, through kube-rs.
