@@ -14,6 +14,8 @@ mod config;
 mod disturb;
 mod fleet;
 mod state;
+#[cfg(test)]
+mod tests;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
