@@ -24,10 +24,12 @@ impl Shared {
 
     /// Runs `f` every `period` from one period on, with the tick number (from 0), until the cluster stops.
     pub(super) fn every(self: &Arc<Self>, period: Duration, mut f: impl FnMut(&Arc<Shared>, u64) + Send + 'static) {
+        // A period too long to represent never ticks.
+        let Some(first) = Instant::now().checked_add(period) else { return };
         let shared = Arc::clone(self);
         let mut stop = self.stop.subscribe();
         self.runtime.spawn(async move {
-            let mut ticks = tokio::time::interval_at(Instant::now() + period, period);
+            let mut ticks = tokio::time::interval_at(first, period);
             // A late tick (a busy runtime) shifts the schedule rather than firing a burst of changes.
             ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
             for tick in 0u64.. {

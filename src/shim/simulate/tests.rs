@@ -294,6 +294,21 @@ async fn stopping_ends_the_tasks_and_refuses_actions() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn extreme_periods_do_not_panic() {
+    let config = SimConfig {
+        ready_after: Duration::MAX,
+        node_churn: Some(Duration::MAX),
+        not_ready_flap: Some(Duration::ZERO),
+        ..nodes(&["a"])
+    };
+    let (sim, mirror) = cluster(config);
+    let uid = created(&sim, "a", "agent-a", "agent:1").await;
+    wait(Duration::from_secs(3600)).await;
+    assert_eq!(phase(&mirror.pod(&uid).unwrap()), pb::PodPhase::Pending);
+    assert!(sim.node("a").unwrap().is_ready());
+}
+
+#[tokio::test(start_paused = true)]
 async fn dropping_the_cluster_ends_its_tasks() {
     let config = SimConfig { node_churn: Some(Duration::from_secs(1)), ..nodes(&["a", "b", "c"]) };
     let (sim, mirror) = cluster(config);
