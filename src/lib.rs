@@ -4,6 +4,8 @@
 //! actor per connected cluster); [`store`] is the only place with SQL; [`api`] translates protobuf.
 
 pub mod api;
+pub mod cli;
+pub mod demo;
 pub mod engine;
 pub mod fleet;
 pub mod server;

@@ -1,42 +1,39 @@
 //! The `daemonplane` binary.
 
-use std::net::SocketAddr;
+use std::io::IsTerminal;
+use std::time::Duration;
 
-use clap::{Parser, Subcommand};
+use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
+use daemonplane::cli::{Cli, Command};
 use daemonplane::fleet::FleetConfig;
-
-#[derive(Parser)]
-#[command(name = "daemonplane", version, about = "The Kubernetes DaemonSet controller as one fleet-wide gRPC service")]
-struct Cli {
-    #[command(subcommand)]
-    command: Command,
-}
-
-#[derive(Subcommand)]
-enum Command {
-    /// Run the service.
-    Serve {
-        /// Address to listen on.
-        #[arg(long, env = "DAEMONPLANE_LISTEN", default_value = "127.0.0.1:50051")]
-        listen: SocketAddr,
-        /// postgres://… for PostgreSQL, or sqlite:PATH for the embedded store (created if missing).
-        #[arg(long, env = "DATABASE_URL", default_value = "sqlite:daemonplane.db")]
-        database_url: String,
-    },
-}
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    // The demo prints its own story; only warnings from the service and shims interrupt it.
+    let default_filter = if matches!(cli.command, Command::Demo(_)) { "warn" } else { "info" };
     tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
+        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter)))
         .init();
-    match Cli::parse().command {
+    match cli.command {
         Command::Serve { listen, database_url } => {
             let store = daemonplane::store::connect(&database_url).await?;
             let listener = tokio::net::TcpListener::bind(listen).await?;
             daemonplane::server::serve(listener, store, FleetConfig::default(), shutdown_signal()).await
+        }
+        Command::Shim(args) => daemonplane::shim::command::run(args, shutdown_signal()).await,
+        Command::Demo(args) => {
+            let options = daemonplane::demo::DemoOptions {
+                listen: args.listen,
+                sizes: args.sizes,
+                ready_after: Duration::from_millis(args.ready_after_ms),
+                progress_bars: std::io::stderr().is_terminal(),
+            };
+            let hold: Option<std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>> =
+                args.keep_running.then(|| Box::pin(shutdown_signal()) as _);
+            daemonplane::demo::run(options, hold).await.map(|_| ())
         }
     }
 }

@@ -75,7 +75,7 @@ pub fn parse_daemon_set(text: &str) -> Result<DaemonSet, ManifestError> {
 mod tests {
     use super::*;
 
-    pub(crate) const FLUENTD: &str = include_str!("../../tests/data/fluentd-elasticsearch.yaml");
+    pub(crate) const FLUENTD: &str = include_str!("../../deploy/examples/fluentd-elasticsearch.yaml");
 
     #[test]
     fn fluentd_example_parses_verbatim() {

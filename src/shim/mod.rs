@@ -6,6 +6,8 @@
 //! [`session`] connects the two to the service and reconnects when the stream breaks.
 
 pub mod backoff;
+pub mod command;
+pub mod dispatch;
 pub mod kubernetes;
 pub mod mirror;
 pub mod session;

@@ -19,7 +19,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::transport::{Channel, Endpoint};
 use tonic::{Request, Status, Streaming};
 
-pub const FLUENTD: &str = include_str!("../data/fluentd-elasticsearch.yaml");
+pub const FLUENTD: &str = include_str!("../../deploy/examples/fluentd-elasticsearch.yaml");
 
 /// How long a test waits for something that should happen.
 pub const WAIT: Duration = Duration::from_secs(10);
@@ -44,6 +44,11 @@ impl TestServer {
             let _ = rx.await;
         }));
         TestServer { addr, shutdown: Some(tx), handle: Some(handle) }
+    }
+
+    /// A server started elsewhere (e.g. a restart on the same address), stopped through `shutdown`.
+    pub fn from_parts(addr: SocketAddr, shutdown: oneshot::Sender<()>, handle: JoinHandle<anyhow::Result<()>>) -> Self {
+        TestServer { addr, shutdown: Some(shutdown), handle: Some(handle) }
     }
 
     pub async fn channel(&self) -> Channel {

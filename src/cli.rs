@@ -1,0 +1,90 @@
+//! The command line of the `daemonplane` binary, in the library so tests can check what the deploy manifests
+//! and the README pass to it.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(name = "daemonplane", version, about = "The Kubernetes DaemonSet controller as one fleet-wide gRPC service")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the service.
+    Serve {
+        /// Address to listen on.
+        #[arg(long, env = "DAEMONPLANE_LISTEN", default_value = "127.0.0.1:50051")]
+        listen: SocketAddr,
+        /// postgres://… for PostgreSQL, or sqlite:PATH for the embedded store (created if missing).
+        #[arg(long, env = "DATABASE_URL", default_value = "sqlite:daemonplane.db")]
+        database_url: String,
+    },
+    /// Run the shim for one cluster: watch it (or simulate one) and apply the service's pod actions.
+    Shim(ShimArgs),
+    /// Start a service with three simulated clusters and walk through a rollout and a rollback.
+    Demo(DemoArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ShimArgs {
+    /// URL of the daemonplane service, e.g. http://daemonplane.daemonplane.svc:50051.
+    #[arg(long, env = "DAEMONPLANE_SERVER")]
+    pub server: String,
+    /// The cluster's name, as registered with RegisterCluster.
+    #[arg(long, env = "DAEMONPLANE_CLUSTER")]
+    pub cluster: String,
+    /// File holding the cluster's token; re-read on every reconnect, so a rotated Secret needs no restart.
+    #[arg(long, env = "DAEMONPLANE_TOKEN_FILE", required_unless_present = "token")]
+    pub token_file: Option<PathBuf>,
+    /// The cluster's token itself (prefer --token-file: arguments are visible to other processes).
+    #[arg(long, env = "DAEMONPLANE_TOKEN", hide_env_values = true, conflicts_with = "token_file")]
+    pub token: Option<String>,
+    /// Kubeconfig file; without it, the in-cluster service account (or $KUBECONFIG, ~/.kube/config).
+    #[arg(long, conflicts_with = "simulate")]
+    pub kubeconfig: Option<PathBuf>,
+    /// Simulate a cluster in-process instead of watching a real one.
+    #[arg(long)]
+    pub simulate: bool,
+    /// Simulated cluster: number of nodes.
+    #[arg(long, default_value_t = 100, requires = "simulate")]
+    pub sim_nodes: usize,
+    /// Simulated cluster: milliseconds from a pod's creation to Running and Ready.
+    #[arg(long, default_value_t = 2000, requires = "simulate")]
+    pub sim_ready_after_ms: u64,
+    /// Simulated cluster: pods with an image containing this text never pull (stay Pending).
+    #[arg(long, requires = "simulate")]
+    pub sim_image_pull_failure: Option<String>,
+    /// Simulated cluster: pods with an image containing this text crash-loop (Running, never Ready).
+    #[arg(long, requires = "simulate")]
+    pub sim_crash_loop: Option<String>,
+    /// Simulated cluster: every this many seconds a node leaves or joins.
+    #[arg(long, requires = "simulate")]
+    pub sim_node_churn_secs: Option<u64>,
+    /// Simulated cluster: every this many seconds one node goes NotReady (and the previous one recovers).
+    #[arg(long, requires = "simulate")]
+    pub sim_not_ready_flap_secs: Option<u64>,
+    /// Actions applied at the same time.
+    #[arg(long, default_value_t = 32)]
+    pub parallel_actions: usize,
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Address for the demo's service; grpcurl commands are printed for it.
+    #[arg(long, default_value = "127.0.0.1:50051")]
+    pub listen: SocketAddr,
+    /// Node counts of the three simulated clusters.
+    #[arg(long, value_delimiter = ',', default_values_t = [40usize, 200, 1000])]
+    pub sizes: Vec<usize>,
+    /// Milliseconds from a pod's creation to Running and Ready.
+    #[arg(long, default_value_t = 800)]
+    pub ready_after_ms: u64,
+    /// Keep the service running after the walkthrough until Ctrl-C, for grpcurl.
+    #[arg(long)]
+    pub keep_running: bool,
+}
