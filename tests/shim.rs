@@ -31,9 +31,20 @@ fn fast(config: &mut SessionConfig) {
 }
 
 fn start_shim(server_url: String, cluster: &str, token: TokenSource, nodes: usize) -> RunningShim {
+    start_shim_with(server_url, cluster, token, nodes, |_| {})
+}
+
+fn start_shim_with(
+    server_url: String,
+    cluster: &str,
+    token: TokenSource,
+    nodes: usize,
+    tweak: impl FnOnce(&mut SimConfig),
+) -> RunningShim {
     let mirror = Arc::new(Mirror::new());
     let mut sim_config = SimConfig::fleet_like(cluster, nodes);
     sim_config.ready_after = Duration::from_millis(50);
+    tweak(&mut sim_config);
     let sim = Arc::new(SimCluster::start(sim_config, Arc::clone(&mirror)));
     let mut config = SessionConfig::new(server_url, cluster, token);
     fast(&mut config);
@@ -123,6 +134,57 @@ async fn simulated_cluster_converges_through_a_real_session() {
         .into_inner();
     assert!(!explained.should_run);
     assert!(explained.summary.contains("nvidia.com/gpu"), "{}", explained.summary);
+    shim.stop().await.unwrap();
+    server.stop().await;
+}
+
+async fn rollout_status(server: &TestServer) -> pb::RolloutStatus {
+    let mut fleet = server.fleet().await;
+    fleet
+        .get_rollout_status(pb::GetRolloutStatusRequest {
+            namespace: "kube-system".into(),
+            name: "fluentd-elasticsearch".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+}
+
+#[tokio::test]
+async fn an_image_that_never_pulls_holds_the_rollout_to_its_budget_until_a_good_image_replaces_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(sqlite_store(&dir).await).await;
+    let mut fleet = server.fleet().await;
+    let token = register(&mut fleet, "sim-pull").await;
+    let mut shim = start_shim_with(url(&server), "sim-pull", TokenSource::Value(token), 10, |c| {
+        c.image_pull_failure = Some("v9.9.9-missing".into());
+    });
+    shim.wait_for("connected", |s| s.connected).await;
+    apply(&mut fleet, FLUENTD, &["sim-pull"]).await.unwrap();
+    let want = (10 - shim.sim.node_names().iter().filter(|n| n.contains("-gpu-")).count()) as i32;
+    wait_ready(&server, want).await;
+
+    let broken = FLUENTD.replace("fluentd:v5.0.1", "fluentd:v9.9.9-missing");
+    apply(&mut fleet, &broken, &["sim-pull"]).await.unwrap();
+    // maxUnavailable 1 (the default): one node gets the new pod, which never becomes ready, and the
+    // rollout goes no further however long it waits.
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let c = rollout_status(&server).await.clusters[0].clone();
+        if c.updated == 1 && c.unavailable == 1 {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "the first broken pod never appeared: {c:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let status = rollout_status(&server).await;
+    assert!(!status.done);
+    assert_eq!((status.clusters[0].updated, status.clusters[0].unavailable), (1, 1), "{status:?}");
+
+    let fixed = FLUENTD.replace("fluentd:v5.0.1", "fluentd:v5.0.2");
+    apply(&mut fleet, &fixed, &["sim-pull"]).await.unwrap();
+    wait_ready(&server, want).await;
     shim.stop().await.unwrap();
     server.stop().await;
 }
