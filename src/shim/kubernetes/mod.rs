@@ -32,3 +32,44 @@ pub async fn client(kubeconfig: Option<&Path>) -> anyhow::Result<kube::Client> {
     let server = config.cluster_url.clone();
     kube::Client::try_from(config).with_context(|| format!("building a Kubernetes client for {server}"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const KUBECONFIG: &str = r#"apiVersion: v1
+kind: Config
+clusters:
+- name: edge-1
+  cluster:
+    server: https://127.0.0.1:6443
+    insecure-skip-tls-verify: true
+users:
+- name: shim
+  user:
+    token: not-a-real-token
+contexts:
+- name: edge-1
+  context:
+    cluster: edge-1
+    user: shim
+    namespace: daemonplane
+current-context: edge-1
+"#;
+
+    #[tokio::test]
+    async fn an_explicit_kubeconfig_gives_a_client_for_its_current_context() {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let path = dir.path().join("kubeconfig");
+        std::fs::write(&path, KUBECONFIG).expect("kubeconfig written");
+        let client = client(Some(&path)).await.expect("a client");
+        assert_eq!(client.default_namespace(), "daemonplane");
+    }
+
+    #[tokio::test]
+    async fn a_missing_kubeconfig_names_the_file() {
+        let path = Path::new("/nonexistent/daemonplane/kubeconfig");
+        let error = client(Some(path)).await.err().expect("an error");
+        assert!(format!("{error:#}").contains("reading kubeconfig /nonexistent/daemonplane/kubeconfig"), "{error:#}");
+    }
+}
