@@ -535,6 +535,15 @@ async fn delete_precondition_conflict_is_success_because_the_targeted_pod_is_gon
 }
 
 #[tokio::test]
+async fn delete_without_a_uid_fails_without_a_request() {
+    let (applier, mut handle) = mock_applier(5);
+    let task = spawn_delete(applier, "");
+    let outcome = finish(task, &mut handle).await;
+    assert!(!outcome.succeeded);
+    assert!(outcome.message.starts_with("uid: Required value"), "{}", outcome.message);
+}
+
+#[tokio::test]
 async fn server_errors_are_retried_until_the_create_succeeds() {
     let (applier, mut handle) = mock_applier(5);
     let task = spawn_create(applier, manifest("act-1").to_string());

@@ -124,6 +124,11 @@ impl Applier for KubeApplier {
     }
 
     async fn delete_pod(&self, delete: &pb::DeletePod) -> Outcome {
+        // Without a uid the precondition cannot protect a newer pod of the same name, and its conflict would
+        // read as "already gone".
+        if delete.uid.is_empty() {
+            return Outcome::failed("uid: Required value: a delete needs the pod's uid as precondition");
+        }
         let api = self.pods(&delete.namespace);
         let params = DeleteParams {
             preconditions: Some(Preconditions { uid: Some(delete.uid.clone()), resource_version: None }),
