@@ -1,1 +1,0 @@
-//! The shim against a real cluster, through kube-rs.
