@@ -333,7 +333,7 @@ async fn summarize(
     }
     let mut clusters = Vec::new();
     for (name, &nodes) in names.iter().zip(sizes) {
-        let status = ds.clusters.iter().find(|c| &c.cluster == name).and_then(|c| c.status.clone()).unwrap_or_default();
+        let status = ds.clusters.iter().find(|c| &c.cluster == name).and_then(|c| c.status).unwrap_or_default();
         clusters.push(ClusterSummary {
             cluster: name.clone(),
             nodes,

@@ -91,7 +91,7 @@ async fn wait_ready(server: &TestServer, want: i32) -> pb::DaemonSet {
             .await
             .unwrap()
             .into_inner();
-        let fleet_status = ds.fleet.clone().unwrap_or_default();
+        let fleet_status = ds.fleet.unwrap_or_default();
         if fleet_status.number_ready == want && fleet_status.updated_number_scheduled == want {
             return ds;
         }
@@ -115,7 +115,7 @@ async fn simulated_cluster_converges_through_a_real_session() {
     assert!(gpu_nodes > 0);
     let want = (30 - gpu_nodes) as i32;
     let ds = wait_ready(&server, want).await;
-    let status = ds.clusters[0].status.clone().unwrap();
+    let status = ds.clusters[0].status.unwrap();
     assert_eq!(status.desired_number_scheduled, want);
     assert_eq!(status.number_misscheduled, 0);
     assert_eq!(shim.sim.pod_count(), want as usize);

@@ -6,6 +6,8 @@
 //! - A watch (`GET <path>?watch=true`) stays open; [`FakeApi::send`] writes one watch event line to the newest
 //!   open watch of the path, so a test decides when each event happens.
 
+#![allow(dead_code)]
+
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
@@ -31,6 +33,12 @@ struct Inner {
     watches: HashMap<String, Vec<mpsc::UnboundedSender<Bytes>>>,
     /// Every request, as `METHOD path?query`.
     requests: Vec<String>,
+    /// Whether pod creates and deletes are served (see [`FakeApi::serve_pod_writes`]).
+    serve_pod_writes: bool,
+    /// The last resourceVersion handed out by a served write.
+    resource_version: u64,
+    /// Pods created through the fake, by `namespace/name`.
+    pods: HashMap<String, Value>,
 }
 
 /// The fake API server; clones share state.
@@ -53,9 +61,27 @@ impl FakeApi {
         let fake = self.clone();
         let service = tower::service_fn(move |req: Request<kube::client::Body>| {
             let fake = fake.clone();
-            async move { Ok::<_, Infallible>(fake.respond(req)) }
+            async move {
+                let (parts, body) = req.into_parts();
+                let body = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+                Ok::<_, Infallible>(fake.respond(Request::from_parts(parts, body)))
+            }
         });
         kube::Client::new(service, "default")
+    }
+
+    /// Serves pod creates and deletes like a cluster whose scheduler binds at once and whose kubelet starts
+    /// every pod Running and Ready: each write answers as the API server does and is echoed as an ADDED or
+    /// DELETED event on the open `/api/v1/pods` watch. Writes start at resourceVersion `first_rv`.
+    pub fn serve_pod_writes(&self, first_rv: u64) {
+        let mut inner = self.lock();
+        inner.serve_pod_writes = true;
+        inner.resource_version = first_rv;
+    }
+
+    /// Bodies of pod creates served so far.
+    pub fn created_pods(&self) -> Vec<Value> {
+        self.lock().pods.values().cloned().collect()
     }
 
     /// Sets what a list of `path` returns from now on: a `<kind>` list at `resource_version` holding `items`.
@@ -101,11 +127,14 @@ impl FakeApi {
         self.requests().iter().filter(|r| r.starts_with(&format!("GET {path}?")) && !r.contains("watch=true")).count()
     }
 
-    fn respond(&self, req: Request<kube::client::Body>) -> Response<Body> {
+    fn respond(&self, req: Request<Bytes>) -> Response<Body> {
         let path = req.uri().path().to_string();
         let query = req.uri().query().unwrap_or_default().to_string();
         let mut inner = self.lock();
         inner.requests.push(format!("{} {path}?{query}", req.method()));
+        if inner.serve_pod_writes && req.method() != http::Method::GET {
+            return pod_write(&mut inner, &req);
+        }
         if req.method() != http::Method::GET {
             return status(StatusCode::METHOD_NOT_ALLOWED, "MethodNotAllowed", "the fake only serves GET");
         }
@@ -123,6 +152,61 @@ impl FakeApi {
             None => status(StatusCode::NOT_FOUND, "NotFound", &format!("the server could not find {path}")),
         }
     }
+}
+
+/// A served pod create or delete.
+fn pod_write(inner: &mut Inner, req: &Request<Bytes>) -> Response<Body> {
+    let segments: Vec<&str> = req.uri().path().trim_start_matches('/').split('/').collect();
+    // api/v1/namespaces/{ns}/pods[/{name}]
+    let (namespace, name) = match segments.as_slice() {
+        ["api", "v1", "namespaces", ns, "pods"] => (ns.to_string(), None),
+        ["api", "v1", "namespaces", ns, "pods", name] => (ns.to_string(), Some(name.to_string())),
+        _ => return status(StatusCode::NOT_FOUND, "NotFound", "not a pod path"),
+    };
+    inner.resource_version += 1;
+    let rv = inner.resource_version.to_string();
+    let (kind, pod, code) = match (req.method().clone(), name) {
+        (http::Method::POST, None) => {
+            let Ok(mut pod) = serde_json::from_slice::<Value>(req.body()) else {
+                return status(StatusCode::BAD_REQUEST, "BadRequest", "the body is not JSON");
+            };
+            let name = pod["metadata"]["name"].as_str().unwrap_or_default().to_string();
+            let key = format!("{namespace}/{name}");
+            if inner.pods.contains_key(&key) {
+                return status(StatusCode::CONFLICT, "AlreadyExists", &format!("pods \"{name}\" already exists"));
+            }
+            let node = pod.pointer("/spec/affinity/nodeAffinity/requiredDuringSchedulingIgnoredDuringExecution/nodeSelectorTerms/0/matchFields/0/values/0")
+                .cloned()
+                .unwrap_or(Value::Null);
+            pod["metadata"]["uid"] = json!(format!("uid-{rv}"));
+            pod["metadata"]["resourceVersion"] = json!(rv);
+            pod["metadata"]["creationTimestamp"] = json!("2026-11-23T00:00:00Z");
+            pod["spec"]["nodeName"] = node;
+            pod["status"] = json!({
+                "phase": "Running",
+                "conditions": [{"type": "Ready", "status": "True", "lastTransitionTime": "2026-11-23T00:00:01Z"}],
+            });
+            inner.pods.insert(key, pod.clone());
+            ("ADDED", pod, StatusCode::CREATED)
+        }
+        (http::Method::DELETE, Some(name)) => match inner.pods.remove(&format!("{namespace}/{name}")) {
+            Some(mut pod) => {
+                pod["metadata"]["resourceVersion"] = json!(rv);
+                ("DELETED", pod, StatusCode::OK)
+            }
+            None => return status(StatusCode::NOT_FOUND, "NotFound", &format!("pods \"{name}\" not found")),
+        },
+        _ => return status(StatusCode::METHOD_NOT_ALLOWED, "MethodNotAllowed", "only pod create and delete"),
+    };
+    let mut line = serde_json::to_vec(&event(kind, pod.clone())).expect("an event serializes");
+    line.push(b'\n');
+    if let Some(watches) = inner.watches.get_mut("/api/v1/pods") {
+        watches.retain(|tx| !tx.is_closed());
+        if let Some(tx) = watches.last() {
+            let _ = tx.send(Bytes::from(line));
+        }
+    }
+    json_response(code, &pod)
 }
 
 fn json_response(code: StatusCode, body: &Value) -> Response<Body> {

@@ -18,7 +18,7 @@ pub use watch::run_watchers;
 /// A client for the cluster: from `kubeconfig` when given (its current context), else inferred the way kubectl
 /// does (`KUBECONFIG`, `~/.kube/config`, then the in-cluster service account).
 pub async fn client(kubeconfig: Option<&Path>) -> anyhow::Result<kube::Client> {
-    let config = match kubeconfig {
+    let mut config = match kubeconfig {
         Some(path) => {
             let file = Kubeconfig::read_from(path).with_context(|| format!("reading kubeconfig {}", path.display()))?;
             kube::Config::from_custom_kubeconfig(file, &KubeConfigOptions::default())
@@ -29,6 +29,8 @@ pub async fn client(kubeconfig: Option<&Path>) -> anyhow::Result<kube::Client> {
             .await
             .context("no kubeconfig given and none found (KUBECONFIG, ~/.kube/config or in-cluster service account)")?,
     };
+    // The applier has its own retry policy for 429 and 5xx; kube's would multiply its attempts.
+    config.default_retry = false;
     let server = config.cluster_url.clone();
     kube::Client::try_from(config).with_context(|| format!("building a Kubernetes client for {server}"))
 }
