@@ -307,6 +307,36 @@ async fn watch_events_added_modified_and_deleted_update_the_mirror() {
 }
 
 #[tokio::test]
+async fn a_forbidden_list_is_retried_and_the_mirror_stays_unsynced_until_access_is_granted() {
+    // A kubeconfig or service account without permission to list nodes: the watcher logs the API's
+    // message and retries with backoff; no snapshot goes out while the view would be incomplete.
+    let fake = FakeApi::new();
+    fake.set_error(
+        NODES,
+        403,
+        "Forbidden",
+        "nodes is forbidden: User \"system:serviceaccount:default:shim\" cannot list resource \"nodes\"",
+    );
+    fake.set_list(PODS, "PodList", "10", vec![]);
+    let mirror = Arc::new(Mirror::new());
+    let task = tokio::spawn(run_watchers(fake.client(), mirror.clone()));
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while fake.requests().iter().filter(|r| r.starts_with(&format!("GET {NODES}?"))).count() < 2 {
+        assert!(tokio::time::Instant::now() < deadline, "the forbidden list was not retried");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(timeout(Duration::from_millis(100), mirror.wait_synced()).await.is_err(), "not synced while forbidden");
+    assert!(!task.is_finished(), "the watchers keep going");
+
+    // Access granted (the ClusterRole applied): the next retry lists and the mirror syncs.
+    fake.clear_error(NODES);
+    fake.set_list(NODES, "NodeList", "11", items(vec![node("node-a", "11", json!({}))]));
+    timeout(Duration::from_secs(40), mirror.wait_synced()).await.expect("syncs once the list is allowed");
+    assert_eq!(mirror.counts().0, 1);
+    task.abort();
+}
+
+#[tokio::test]
 async fn a_410_gone_watch_error_relists_and_reports_what_the_relist_lacks_as_deleted() {
     let fake = FakeApi::new();
     let nodes = vec![node("n1", "5", json!({})), node("n2", "6", json!({})), node("n3", "7", json!({}))];

@@ -42,17 +42,6 @@ async fn fleet_status(server: &TestServer) -> Option<pb::DaemonSetStatus> {
     ds.fleet
 }
 
-async fn eventually<T>(what: &str, mut check: impl AsyncFnMut() -> Option<T>) -> T {
-    let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
-        if let Some(v) = check().await {
-            return v;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "never: {what}");
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-}
-
 #[tokio::test]
 async fn a_kube_shim_runs_the_daemonset_through_the_api_server_and_removes_it_again() {
     let dir = tempfile::tempdir().unwrap();

@@ -74,6 +74,18 @@ impl TestServer {
     }
 }
 
+/// Polls `check` until it yields a value, failing the test with `what` after WAIT.
+pub async fn eventually<T>(what: &str, mut check: impl AsyncFnMut() -> Option<T>) -> T {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "never: {what}");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
 /// A store on a fresh SQLite file.
 pub async fn sqlite_store(dir: &tempfile::TempDir) -> Arc<dyn Store> {
     let url = format!("sqlite:{}", dir.path().join("daemonplane.db").display());

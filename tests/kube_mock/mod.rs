@@ -39,6 +39,8 @@ struct Inner {
     resource_version: u64,
     /// Pods created through the fake, by `namespace/name`.
     pods: HashMap<String, Value>,
+    /// Paths answered with an error status instead (code, reason, message).
+    errors: HashMap<String, (u16, String, String)>,
 }
 
 /// The fake API server; clones share state.
@@ -95,6 +97,16 @@ impl FakeApi {
         self.lock().lists.insert(path.to_string(), list);
     }
 
+    /// Answers every request for `path` with this error status from now on (e.g. 403 Forbidden).
+    pub fn set_error(&self, path: &str, code: u16, reason: &str, message: &str) {
+        self.lock().errors.insert(path.to_string(), (code, reason.to_string(), message.to_string()));
+    }
+
+    /// Stops answering `path` with an error.
+    pub fn clear_error(&self, path: &str) {
+        self.lock().errors.remove(path);
+    }
+
     /// Writes one watch event (`{"type": ..., "object": ...}`) to the newest open watch of `path`, waiting for
     /// one to be open. Panics after 10 s without one.
     pub async fn send(&self, path: &str, event: Value) {
@@ -132,6 +144,10 @@ impl FakeApi {
         let query = req.uri().query().unwrap_or_default().to_string();
         let mut inner = self.lock();
         inner.requests.push(format!("{} {path}?{query}", req.method()));
+        if let Some((code, reason, message)) = inner.errors.get(&path) {
+            let code = StatusCode::from_u16(*code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            return status(code, reason, message);
+        }
         if inner.serve_pod_writes && req.method() != http::Method::GET {
             return pod_write(&mut inner, &req);
         }
