@@ -5,7 +5,6 @@ mod common;
 mod kube_mock;
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use common::*;
 use daemonplane::pb;
