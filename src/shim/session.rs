@@ -314,54 +314,42 @@ async fn session(
     let closed =
         || Ended::Lost { reason: "the outgoing stream closed".into(), connected_for: Some(connected.elapsed()) };
     loop {
-        tokio::select! {
-            delta = deltas.recv() => match delta {
-                Some(kind) => {
-                    if out.send(pb::ShimMessage { kind: Some(kind) }).await.is_err() {
-                        return closed();
-                    }
-                }
-                None => {
+        // Each branch yields what to send, if anything; a fresh snapshot (after an overflow or on request)
+        // replaces the delta stream.
+        let mut resnapshot = false;
+        let outgoing = tokio::select! {
+            delta = deltas.recv() => {
+                if delta.is_none() {
                     tracing::warn!("changes outpaced the stream; sending a fresh snapshot");
-                    match send_snapshot(mirror, &out, budget, state).await {
-                        Some(d) => deltas = d,
-                        None => return closed(),
-                    }
+                    resnapshot = true;
                 }
-            },
-            Some(result) = results.recv() => {
-                if out.send(pb::ShimMessage { kind: Some(Kind::ActionResult(result)) }).await.is_err() {
-                    return closed();
-                }
+                delta
             }
+            Some(result) = results.recv() => Some(Kind::ActionResult(result)),
             _ = heartbeat.tick() => {
                 let now = chrono::Utc::now();
-                let sent_at = prost_types::Timestamp { seconds: now.timestamp(), nanos: now.timestamp_subsec_nanos() as i32 };
-                let beat = pb::Heartbeat { sent_at: Some(sent_at) };
-                if out.send(pb::ShimMessage { kind: Some(Kind::Heartbeat(beat)) }).await.is_err() {
-                    return closed();
-                }
+                let sent_at =
+                    prost_types::Timestamp { seconds: now.timestamp(), nanos: now.timestamp_subsec_nanos() as i32 };
+                Some(Kind::Heartbeat(pb::Heartbeat { sent_at: Some(sent_at) }))
             }
             message = inbound.message() => match message {
-                Ok(Some(pb::ServerMessage { kind: Some(ServerKind::Action(action)) })) => {
-                    match dispatcher.accept(action) {
-                        Accepted::Finished(result) => {
-                            if out.send(pb::ShimMessage { kind: Some(Kind::ActionResult(result)) }).await.is_err() {
-                                return closed();
-                            }
-                        }
-                        Accepted::Ignored(why) => tracing::warn!("ignored an action: {why}"),
-                        Accepted::Started | Accepted::AlreadyRunning => {}
+                Ok(Some(pb::ServerMessage { kind: Some(ServerKind::Action(action)) })) => match dispatcher.accept(action) {
+                    Accepted::Finished(result) => Some(Kind::ActionResult(result)),
+                    Accepted::Ignored(why) => {
+                        tracing::warn!("ignored an action: {why}");
+                        None
                     }
-                }
+                    Accepted::Started | Accepted::AlreadyRunning => None,
+                },
                 Ok(Some(pb::ServerMessage { kind: Some(ServerKind::Resync(r)) })) => {
                     tracing::info!(reason = %r.reason, "the service asked for a resync");
-                    match send_snapshot(mirror, &out, budget, state).await {
-                        Some(d) => deltas = d,
-                        None => return closed(),
-                    }
+                    resnapshot = true;
+                    None
                 }
-                Ok(Some(other)) => tracing::warn!("ignored an unexpected message from the service: {other:?}"),
+                Ok(Some(other)) => {
+                    tracing::warn!("ignored an unexpected message from the service: {other:?}");
+                    None
+                }
                 Ok(None) => {
                     return Ended::Lost {
                         reason: format!("the service at {} closed the stream", config.server),
@@ -370,6 +358,17 @@ async fn session(
                 }
                 Err(status) => return from_status(config, &status, Some(connected)),
             },
+        };
+        if let Some(kind) = outgoing
+            && out.send(pb::ShimMessage { kind: Some(kind) }).await.is_err()
+        {
+            return closed();
+        }
+        if resnapshot {
+            match send_snapshot(mirror, &out, budget, state).await {
+                Some(d) => deltas = d,
+                None => return closed(),
+            }
         }
     }
 }
