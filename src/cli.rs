@@ -23,6 +23,12 @@ pub enum Command {
         /// postgres://… for PostgreSQL, or sqlite:PATH for the embedded store (created if missing).
         #[arg(long, env = "DATABASE_URL", default_value = "sqlite:daemonplane.db")]
         database_url: String,
+        /// PEM certificate chain to serve TLS with (plaintext without it).
+        #[arg(long, env = "DAEMONPLANE_TLS_CERT", requires = "tls_key")]
+        tls_cert: Option<PathBuf>,
+        /// PEM private key of --tls-cert.
+        #[arg(long, env = "DAEMONPLANE_TLS_KEY", requires = "tls_cert")]
+        tls_key: Option<PathBuf>,
     },
     /// Run the shim for one cluster: watch it (or simulate one) and apply the service's pod actions.
     Shim(ShimArgs),
@@ -32,9 +38,12 @@ pub enum Command {
 
 #[derive(Debug, Args)]
 pub struct ShimArgs {
-    /// URL of the daemonplane service, e.g. http://daemonplane.daemonplane.svc:50051.
+    /// URL of the daemonplane service: http://HOST:PORT, or https://HOST:PORT when it serves TLS.
     #[arg(long, env = "DAEMONPLANE_SERVER")]
     pub server: String,
+    /// PEM CA certificate(s) to trust for an https:// service, besides the system's roots.
+    #[arg(long, env = "DAEMONPLANE_CA_FILE")]
+    pub ca_file: Option<PathBuf>,
     /// The cluster's name, as registered with RegisterCluster.
     #[arg(long, env = "DAEMONPLANE_CLUSTER")]
     pub cluster: String,

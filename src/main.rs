@@ -18,10 +18,14 @@ async fn main() -> anyhow::Result<()> {
         .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter)))
         .init();
     match cli.command {
-        Command::Serve { listen, database_url } => {
+        Command::Serve { listen, database_url, tls_cert, tls_key } => {
+            let tls = match (tls_cert, tls_key) {
+                (Some(cert), Some(key)) => Some(daemonplane::server::ServerTls::from_files(&cert, &key)?),
+                _ => None,
+            };
             let store = daemonplane::store::connect(&database_url).await?;
             let listener = tokio::net::TcpListener::bind(listen).await?;
-            daemonplane::server::serve(listener, store, FleetConfig::default(), shutdown_signal()).await
+            daemonplane::server::serve_with(listener, store, FleetConfig::default(), tls, shutdown_signal()).await
         }
         Command::Shim(args) => daemonplane::shim::command::run(args, shutdown_signal()).await,
         Command::Demo(args) => {

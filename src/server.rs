@@ -4,9 +4,10 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+use anyhow::Context;
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
-use tonic::transport::Server;
+use tonic::transport::{Identity, Server, ServerTlsConfig};
 
 use crate::api::{FleetApi, ShimApi, limit_request};
 use crate::fleet::{Fleet, FleetConfig};
@@ -21,11 +22,37 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 /// The codec's own ceiling, above the fleet's limit so that the limit layer, which can say why, answers first.
 const TRANSPORT_MAX_MESSAGE: usize = 64 * 1024 * 1024;
 
-/// Serves daemonplane on `listener` until `shutdown` completes.
+/// The certificate chain and private key the service presents, PEM-encoded.
+#[derive(Clone)]
+pub struct ServerTls {
+    pub cert_pem: Vec<u8>,
+    pub key_pem: Vec<u8>,
+}
+
+impl ServerTls {
+    pub fn from_files(cert: &std::path::Path, key: &std::path::Path) -> anyhow::Result<ServerTls> {
+        let cert_pem = std::fs::read(cert).with_context(|| format!("reading TLS certificate {}", cert.display()))?;
+        let key_pem = std::fs::read(key).with_context(|| format!("reading TLS key {}", key.display()))?;
+        Ok(ServerTls { cert_pem, key_pem })
+    }
+}
+
+/// Serves daemonplane in plaintext on `listener` until `shutdown` completes.
 pub async fn serve(
     listener: TcpListener,
     store: Arc<dyn Store>,
     config: FleetConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    serve_with(listener, store, config, None, shutdown).await
+}
+
+/// Serves daemonplane on `listener`, over TLS when `tls` is given, until `shutdown` completes.
+pub async fn serve_with(
+    listener: TcpListener,
+    store: Arc<dyn Store>,
+    config: FleetConfig,
+    tls: Option<ServerTls>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let message_limit = config.max_message_bytes;
@@ -53,8 +80,14 @@ pub async fn serve(
     let fleet_service =
         FleetServiceServer::new(FleetApi::new(fleet.clone())).max_decoding_message_size(TRANSPORT_MAX_MESSAGE);
     let shim_service = ShimServiceServer::new(ShimApi::new(fleet)).max_decoding_message_size(TRANSPORT_MAX_MESSAGE);
-    tracing::info!(addr = %listener.local_addr()?, "daemonplane serving");
-    let server = Server::builder()
+    tracing::info!(addr = %listener.local_addr()?, tls = tls.is_some(), "daemonplane serving");
+    let mut builder = Server::builder();
+    if let Some(tls) = tls {
+        builder = builder
+            .tls_config(ServerTlsConfig::new().identity(Identity::from_pem(tls.cert_pem, tls.key_pem)))
+            .context("configuring TLS")?;
+    }
+    let server = builder
         .http2_keepalive_interval(Some(Duration::from_secs(20)))
         .http2_keepalive_timeout(Some(Duration::from_secs(20)))
         .trace_fn(|req| tracing::info_span!("grpc", path = %req.uri().path()))

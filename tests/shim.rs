@@ -283,10 +283,10 @@ async fn an_unreachable_service_is_retried_with_a_clear_reason() {
 }
 
 #[tokio::test]
-async fn a_non_http_url_is_refused_at_once() {
-    let shim = start_shim("https://example.invalid:443".into(), "sim-7", TokenSource::Value("t".into()), 1);
+async fn a_url_that_is_neither_http_nor_https_is_refused_at_once() {
+    let shim = start_shim("grpc://example.invalid:443".into(), "sim-7", TokenSource::Value("t".into()), 1);
     let result = tokio::time::timeout(WAIT, shim.handle).await.expect("ends by itself").unwrap();
-    assert!(result.unwrap_err().to_string().contains("only http://"));
+    assert!(result.unwrap_err().to_string().contains("must start with http:// or https://"));
 }
 
 #[tokio::test]

@@ -35,6 +35,10 @@ fn sim_config(args: &ShimArgs) -> SimConfig {
 pub async fn run(args: ShimArgs, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
     let mut config = SessionConfig::new(args.server.clone(), args.cluster.clone(), token(&args)?);
     config.parallel_actions = args.parallel_actions;
+    if let Some(path) = &args.ca_file {
+        let ca = std::fs::read(path).map_err(|e| anyhow::anyhow!("reading --ca-file {}: {e}", path.display()))?;
+        config.ca_pem = Some(ca);
+    }
     let mirror = Arc::new(Mirror::new());
     let (state, _) = watch::channel(ShimState::default());
     if args.simulate {

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use prost::Message;
 use tokio::sync::{mpsc, watch};
 use tokio_stream::wrappers::ReceiverStream;
-use tonic::transport::Endpoint;
+use tonic::transport::{Certificate, ClientTlsConfig, Endpoint};
 use tonic::{Code, Request, Status, Streaming};
 
 use super::Applier;
@@ -47,8 +47,10 @@ impl TokenSource {
 /// How the shim reaches the service.
 #[derive(Clone, Debug)]
 pub struct SessionConfig {
-    /// The service's URL, e.g. `http://daemonplane:50051`.
+    /// The service's URL, e.g. `http://daemonplane:50051`, or `https://…` for a service serving TLS.
     pub server: String,
+    /// PEM CA certificates trusted for an https service, besides the system's roots.
+    pub ca_pem: Option<Vec<u8>>,
     /// The cluster this shim acts for.
     pub cluster: String,
     pub token: TokenSource,
@@ -65,6 +67,7 @@ impl SessionConfig {
     pub fn new(server: impl Into<String>, cluster: impl Into<String>, token: TokenSource) -> Self {
         SessionConfig {
             server: server.into(),
+            ca_pem: None,
             cluster: cluster.into(),
             token,
             parallel_actions: 32,
@@ -240,6 +243,25 @@ async fn send_snapshot(
     Some(deltas)
 }
 
+/// The service's endpoint: plaintext for http://, TLS (system roots plus the configured CA) for https://.
+fn endpoint(config: &SessionConfig) -> Result<Endpoint, String> {
+    let endpoint = Endpoint::from_shared(config.server.clone())
+        .map_err(|e| format!("--server {:?} is not a valid URL: {e}", config.server))?
+        .connect_timeout(config.connect_timeout)
+        .tcp_nodelay(true);
+    if config.server.starts_with("http://") {
+        return Ok(endpoint);
+    }
+    if !config.server.starts_with("https://") {
+        return Err(format!("--server {:?}: the URL must start with http:// or https://", config.server));
+    }
+    let mut tls = ClientTlsConfig::new().with_native_roots();
+    if let Some(ca) = &config.ca_pem {
+        tls = tls.ca_certificate(Certificate::from_pem(ca));
+    }
+    endpoint.tls_config(tls).map_err(|e| format!("TLS for {}: {e}", config.server))
+}
+
 /// One session, from connecting to the end of the stream.
 async fn session(
     config: &SessionConfig,
@@ -252,16 +274,10 @@ async fn session(
         Ok(t) => t,
         Err(e) => return lost(e),
     };
-    let endpoint = match Endpoint::from_shared(config.server.clone()) {
-        Ok(e) => e.connect_timeout(config.connect_timeout).tcp_nodelay(true),
-        Err(e) => return Ended::Fatal(format!("--server {:?} is not a valid URL: {e}", config.server)),
+    let endpoint = match endpoint(config) {
+        Ok(e) => e,
+        Err(reason) => return Ended::Fatal(reason),
     };
-    if !config.server.starts_with("http://") {
-        return Ended::Fatal(format!(
-            "--server {:?}: only http:// is supported (terminate TLS in front of the service)",
-            config.server
-        ));
-    }
     let channel = match endpoint.connect().await {
         Ok(c) => c,
         Err(e) => {
