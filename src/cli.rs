@@ -9,6 +9,9 @@ use clap::{Args, Parser, Subcommand};
 #[derive(Debug, Parser)]
 #[command(name = "daemonplane", version, about = "The Kubernetes DaemonSet controller as one fleet-wide gRPC service")]
 pub struct Cli {
+    /// OTLP/gRPC collector to export spans to, e.g. http://otel-collector:4317 (logs go to stderr either way).
+    #[arg(long, global = true, env = "OTEL_EXPORTER_OTLP_ENDPOINT")]
+    pub otlp_endpoint: Option<String>,
     #[command(subcommand)]
     pub command: Command,
 }

@@ -11,6 +11,7 @@ pub mod fleet;
 pub mod server;
 pub mod shim;
 pub mod store;
+pub mod telemetry;
 
 /// Generated protobuf types and services of `daemonplane.v1`.
 pub mod pb {

@@ -4,7 +4,6 @@ use std::io::IsTerminal;
 use std::time::Duration;
 
 use clap::Parser;
-use tracing_subscriber::EnvFilter;
 
 use daemonplane::cli::{Cli, Command};
 use daemonplane::fleet::FleetConfig;
@@ -13,11 +12,19 @@ use daemonplane::fleet::FleetConfig;
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     // The demo prints its own story; only warnings from the service and shims interrupt it.
-    let default_filter = if matches!(cli.command, Command::Demo(_)) { "warn" } else { "info" };
-    tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter)))
-        .init();
-    match cli.command {
+    let (default_filter, service_name) = match &cli.command {
+        Command::Serve { .. } => ("info", "daemonplane"),
+        Command::Shim(_) => ("info", "daemonplane-shim"),
+        Command::Demo(_) => ("warn", "daemonplane-demo"),
+    };
+    let telemetry = daemonplane::telemetry::init(default_filter, cli.otlp_endpoint.as_deref(), service_name)?;
+    let result = run(cli.command).await;
+    telemetry.shutdown().await;
+    result
+}
+
+async fn run(command: Command) -> anyhow::Result<()> {
+    match command {
         Command::Serve { listen, database_url, tls_cert, tls_key } => {
             let tls = match (tls_cert, tls_key) {
                 (Some(cert), Some(key)) => Some(daemonplane::server::ServerTls::from_files(&cert, &key)?),
