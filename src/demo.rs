@@ -77,7 +77,7 @@ async fn bind(addr: SocketAddr) -> anyhow::Result<tokio::net::TcpListener> {
     }
 }
 
-fn grpcurl_hints(addr: SocketAddr, gpu_node: &str) -> String {
+fn grpcurl_hints(addr: SocketAddr, (cluster, gpu_node): (&str, &str)) -> String {
     let a = addr;
     [
         format!("grpcurl -plaintext {a} list"),
@@ -88,8 +88,7 @@ fn grpcurl_hints(addr: SocketAddr, gpu_node: &str) -> String {
         ),
         format!(
             "grpcurl -plaintext -d '{{\"namespace\":\"kube-system\",\"name\":\"fluentd-elasticsearch\",\
-             \"cluster\":\"{}\",\"node\":\"{gpu_node}\"}}' {a} daemonplane.v1.FleetService/ExplainPlacement",
-            cluster_name(0),
+             \"cluster\":\"{cluster}\",\"node\":\"{gpu_node}\"}}' {a} daemonplane.v1.FleetService/ExplainPlacement",
         ),
     ]
     .join("\n  ")
@@ -252,11 +251,13 @@ where
         println!("registered cluster {name} with {size} simulated nodes; its shim is connecting");
     }
 
-    let gpu_node = sims
-        .first()
-        .and_then(|s| s.node_names().into_iter().find(|n| n.contains("-gpu-")))
-        .unwrap_or_else(|| "NODE".to_string());
-    let hints = grpcurl_hints(addr, &gpu_node);
+    // A GPU node (tainted, so excluded) makes the best ExplainPlacement example.
+    let gpu_node = names
+        .iter()
+        .zip(&sims)
+        .find_map(|(name, sim)| sim.node_names().into_iter().find(|n| n.contains("-gpu-")).map(|n| (name.clone(), n)));
+    let example = gpu_node.clone().unwrap_or_else(|| (names[0].clone(), "NODE".to_string()));
+    let hints = grpcurl_hints(addr, (&example.0, &example.1));
     println!("\nWhile the demo runs, try:\n  {hints}");
 
     let targets = Some(pb::Targeting { clusters: names.clone() });
@@ -270,6 +271,18 @@ where
         })
         .await?;
     phases.push(("create".to_string(), follow(&mut fleet, &names, "create", options.progress_bars).await?));
+    if let Some((cluster, node)) = gpu_node {
+        let explained = fleet
+            .explain_placement(pb::ExplainPlacementRequest {
+                namespace: "kube-system".into(),
+                name: "fluentd-elasticsearch".into(),
+                cluster: cluster.clone(),
+                node: node.clone(),
+            })
+            .await?
+            .into_inner();
+        println!("     ExplainPlacement {cluster}/{node}: {}", explained.summary);
+    }
 
     println!("\n2/3  update the image to {NEW_IMAGE}, rolling 25% of nodes at a time");
     fleet
