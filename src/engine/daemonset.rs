@@ -4,11 +4,13 @@ use k8s_openapi::api::apps::v1::DaemonSetSpec;
 use k8s_openapi::api::core::v1::PodTemplateSpec;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 
+use super::atom::Atom;
 use super::fit::PodDemand;
-use super::model::{Labels, Pod};
+use super::label_set::LabelSet;
+use super::model::Pod;
 use super::placement::PlacementPolicy;
+use super::pod_selector::PodSelector;
 use super::rolling_update::RolloutOptions;
-use super::selector::label_selector_matches;
 use super::validation::scaled_value;
 
 /// upstream util.AllowsSurge: RollingUpdate whose maxSurge resolves above 0 against a single node.
@@ -47,6 +49,12 @@ pub struct CompiledDaemonSet {
     pub revision_history_limit: i32,
     /// How old pods are replaced: the spec's updateStrategy plus daemonplane's rollout settings.
     pub rollout: RolloutOptions,
+    /// `selector` compiled against interned labels.
+    pod_selector: PodSelector,
+    /// `uid`, `namespace` and `hash` interned, to compare with a pod's by pointer.
+    pub uid_atom: Atom,
+    pub namespace_atom: Atom,
+    pub hash_atom: Atom,
 }
 
 impl CompiledDaemonSet {
@@ -67,23 +75,27 @@ impl CompiledDaemonSet {
             allows_surge: allows_surge(spec),
             revision_history_limit: spec.revision_history_limit.unwrap_or(10).max(0),
             rollout: RolloutOptions::from_spec(spec),
+            pod_selector: PodSelector::new(&spec.selector),
+            uid_atom: Atom::new(uid),
+            namespace_atom: Atom::new(namespace),
+            hash_atom: Atom::new(hash),
         }
     }
 
     /// The selector matches these labels.
-    pub fn selects(&self, labels: &Labels) -> bool {
-        label_selector_matches(&self.selector, labels)
+    pub fn selects(&self, labels: &LabelSet) -> bool {
+        self.pod_selector.matches(labels)
     }
 
     /// ControllerRef-manager claim (reference 2.2) in the fleet world: a daemonplane pod in the DaemonSet's
     /// namespace that no Kubernetes controller owns, whose labels match, and that is ours or an orphan (its
     /// owner uid names no live DaemonSet). Ours with non-matching labels is released, i.e. not claimed.
     pub fn claims(&self, pod: &Pod, is_live_owner: impl Fn(&str) -> bool) -> bool {
-        if pod.namespace != self.namespace || pod.controller.is_some() || !self.selects(&pod.labels) {
+        if !pod.namespace.is(&self.namespace_atom) || pod.controller.is_some() || !self.selects(&pod.labels) {
             return false;
         }
-        match pod.owner_uid() {
-            Some(uid) if uid == self.uid => true,
+        match pod.owner_uid_atom() {
+            Some(uid) if uid.is(&self.uid_atom) => true,
             Some(uid) => !is_live_owner(uid),
             None => true,
         }

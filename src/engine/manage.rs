@@ -69,7 +69,7 @@ pub struct PodDeletion {
 impl PodDeletion {
     fn of(pod: &Pod, reason: DeleteReason) -> Self {
         PodDeletion {
-            namespace: pod.namespace.clone(),
+            namespace: pod.namespace.to_string(),
             name: pod.name.clone(),
             uid: pod.uid.clone(),
             node: pod.target_node_name().unwrap_or_default().to_string(),
@@ -213,8 +213,8 @@ fn evaluate(ds: &CompiledDaemonSet, slot: &Slot, ctx: &ManageContext<'_>, cached
     let pods = if slot.pods.is_empty() { ClaimedPods::new() } else { claimed_pods(ds, slot, ctx.live_owner_uids) };
     // Which revisions run here: what revision history may not prune, and what ListRevisions reports.
     for pod in &pods {
-        match pod.revision_hash() {
-            Some(h) if h == ds.hash => ev.outcome.set(NodeOutcome::RUNS_CURRENT, true),
+        match pod.revision_hash_atom() {
+            Some(h) if h.is(&ds.hash_atom) => ev.outcome.set(NodeOutcome::RUNS_CURRENT, true),
             Some(h) if !ev.old_hashes.iter().any(|o| o == h) => ev.old_hashes.push(h.to_string()),
             _ => {}
         }
@@ -271,7 +271,10 @@ fn evaluate(ds: &CompiledDaemonSet, slot: &Slot, ctx: &ManageContext<'_>, cached
                 ev.wake_at = Some(ev.wake_at.map_or(at, |w| w.min(at)));
             }
         }
-        o.set(NodeOutcome::UPDATED, !ds.hash.is_empty() && first.revision_hash() == Some(ds.hash.as_str()));
+        o.set(
+            NodeOutcome::UPDATED,
+            !ds.hash.is_empty() && first.revision_hash_atom().is_some_and(|h| h.is(&ds.hash_atom)),
+        );
     }
     // Settled: the node's only pod is available and of the current revision; a rolling update only counts it.
     let settled = placement.should_run
@@ -474,11 +477,11 @@ impl Planner {
                 let id = w * 64 + bits.trailing_zeros() as usize;
                 bits &= bits - 1;
                 let name = &view.slot(id as SlotId).name;
-                if !ctx.creating_nodes.contains(name) {
+                if !ctx.creating_nodes.contains(name.as_str()) {
                     if plan.creates.len() == ctx.burst {
                         break 'creates;
                     }
-                    plan.creates.push(name.clone());
+                    plan.creates.push(name.to_string());
                 }
             }
         }

@@ -7,15 +7,19 @@
 //!
 //! A [`PlacementPolicy`] compiles a pod template once (selectors parsed, Gt/Lt values parsed, value lists sorted,
 //! default tolerations merged) so that [`PlacementPolicy::evaluate`] runs over thousands of nodes without
-//! allocating. Per node it resolves the label keys it needs in one pass over the node's labels and finds
-//! tolerations by key fingerprint, which avoids most string comparisons. Only labels, name and taints of a node are read: node conditions, `spec.unschedulable`,
-//! resources and host ports are left to the scheduler, exactly as upstream does since v1.12.
+//! allocating. Node labels and taints and the policy's keys and values are interned ([`Atom`]), so every
+//! comparison is a pointer compare; per node the label keys it needs are resolved in one pass. Only labels,
+//! name and taints of a node are read: node conditions, `spec.unschedulable`, resources and host ports are
+//! left to the scheduler, exactly as upstream does since v1.12.
 
 use k8s_openapi::api::core::v1::{
     Affinity, NodeSelector, NodeSelectorRequirement, NodeSelectorTerm, PodSpec, PodTemplateSpec, Taint, Toleration,
 };
 
-use super::model::{Labels, Node};
+use super::atom::Atom;
+use super::label_set::LabelSet;
+use super::model::Node;
+use super::taint::{NO_EXECUTE, NO_SCHEDULE, NodeTaint};
 
 /// `metav1.ObjectNameField`: the only field key `matchFields` is meant to use.
 pub const OBJECT_NAME_FIELD: &str = "metadata.name";
@@ -126,120 +130,64 @@ fn render_taint(taint: &Taint) -> String {
 // Fast key lookups
 // ---------------------------------------------------------------------------------------------------------
 
-/// A cheap fingerprint of a label key, label value or taint key: its length mixed with its last eight bytes.
-/// Keys that share a long prefix (`node.kubernetes.io/...`, `topology.kubernetes.io/...`) still differ here,
-/// so a lookup compares integers and calls `memcmp` only on a probable hit.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct KeyPrint(u64);
-
-impl KeyPrint {
-    fn of(s: &str) -> KeyPrint {
-        let b = s.as_bytes();
-        let n = b.len();
-        // Branch on length only; every load is fixed-size, so no loop and no memcpy call.
-        let tail = if let Some(last) = b.last_chunk::<8>() {
-            u64::from_le_bytes(*last)
-        } else if let (Some(first), Some(last)) = (b.first_chunk::<4>(), b.last_chunk::<4>()) {
-            // 4..=7 bytes: two overlapping 4-byte windows cover every byte.
-            u64::from(u32::from_le_bytes(*first)) | (u64::from(u32::from_le_bytes(*last)) << 32)
-        } else if n > 0 {
-            // 1..=3 bytes: first, middle and last byte cover every byte.
-            u64::from(b[0]) | (u64::from(b[n / 2]) << 8) | (u64::from(b[n - 1]) << 16)
-        } else {
-            0
-        };
-        KeyPrint(tail ^ (n as u64).rotate_right(16))
-    }
-}
-
-/// Whether two strings with equal fingerprints are equal. The fingerprint already fixes the last eight bytes
-/// (given equal lengths) and encodes shorter strings completely, so only the bytes before the last eight
-/// are compared, eight at a time and inline (no `memcmp` call).
-fn eq_given_print(a: &str, b: &str) -> bool {
-    let (a, b) = (a.as_bytes(), b.as_bytes());
-    // Strings of 8+ bytes: ceil((len - 8) / 8) leading chunks cover everything before the tail, and never
-    // exceed the len / 8 exact chunks available. Shorter strings need no chunk at all.
-    let chunks = a.len().saturating_sub(8).div_ceil(8);
-    a.len() == b.len() && a.chunks_exact(8).zip(b.chunks_exact(8)).take(chunks).all(|(x, y)| x == y)
-}
-
-/// A small set of strings with their fingerprints kept in a separate contiguous array, so a miss costs a
-/// few integer compares. Indexes are stable (insertion order), which lets requirements refer to slots.
+/// A small set of interned strings: membership is a pointer compare per member. Indexes are stable
+/// (insertion order), which lets requirements refer to slots.
 #[derive(Clone, Debug, Default)]
-struct StrSet {
-    prints: Vec<KeyPrint>,
-    strings: Vec<String>,
-    /// Bit `min(len, 127)` is set for every member length: most misses stop at this one test.
-    lengths: u128,
-}
+struct AtomSet(Vec<Atom>);
 
-impl StrSet {
+impl AtomSet {
     /// A set of the distinct `items`, in sorted order (deterministic).
-    fn sorted<'a>(items: impl IntoIterator<Item = &'a String>) -> StrSet {
-        let mut strings: Vec<&String> = items.into_iter().collect();
-        strings.sort_unstable();
-        strings.dedup();
-        let mut set = StrSet::default();
-        for s in strings {
-            set.intern(s);
-        }
-        set
+    fn sorted<'a>(items: impl IntoIterator<Item = &'a String>) -> AtomSet {
+        let mut atoms: Vec<Atom> = items.into_iter().map(|s| Atom::new(s)).collect();
+        atoms.sort_unstable();
+        atoms.dedup();
+        AtomSet(atoms)
     }
 
     /// The index of `s`, appending it when new.
     fn intern(&mut self, s: &str) -> usize {
-        if let Some(index) = self.find(s) {
+        let atom = Atom::new(s);
+        if let Some(index) = self.find(&atom) {
             return index;
         }
-        self.prints.push(KeyPrint::of(s));
-        self.strings.push(s.to_owned());
-        self.lengths |= Self::length_bit(s);
-        self.strings.len() - 1
-    }
-
-    fn length_bit(s: &str) -> u128 {
-        1 << s.len().min(127)
+        self.0.push(atom);
+        self.0.len() - 1
     }
 
     fn len(&self) -> usize {
-        self.strings.len()
+        self.0.len()
     }
 
-    fn find(&self, s: &str) -> Option<usize> {
-        if self.lengths & Self::length_bit(s) == 0 {
-            return None;
-        }
-        let print = KeyPrint::of(s);
-        // A fingerprint can collide, so a hit is confirmed on the string (and a false one skipped).
-        self.prints.iter().zip(&self.strings).position(|(p, member)| *p == print && eq_given_print(member, s))
+    fn find(&self, atom: &Atom) -> Option<usize> {
+        self.0.iter().position(|member| member.is(atom))
     }
 
-    fn contains(&self, s: &str) -> bool {
-        self.find(s).is_some()
+    fn contains(&self, atom: &Atom) -> bool {
+        self.0.iter().any(|member| member.is(atom))
     }
 }
 
 /// How many distinct label keys [`LabelView`] resolves in one pass; keys beyond this (rare) fall back to
-/// `BTreeMap::get`. Sized so the table stays a few cache lines on the stack.
+/// [`LabelSet::get_atom`]. Sized so the table stays a few cache lines on the stack.
 const LABEL_TABLE_SLOTS: usize = 16;
 
 /// The node label values a policy needs, resolved in one pass over the node's labels instead of one
-/// `BTreeMap::get` (several full string comparisons each) per requirement. Lives on the stack.
+/// lookup per requirement. Lives on the stack.
 struct LabelView<'a> {
-    labels: &'a Labels,
-    values: [Option<&'a str>; LABEL_TABLE_SLOTS],
+    labels: &'a LabelSet,
+    values: [Option<&'a Atom>; LABEL_TABLE_SLOTS],
 }
 
 impl<'a> LabelView<'a> {
-    fn new(keys: &StrSet, labels: &'a Labels) -> Self {
+    fn new(keys: &AtomSet, labels: &'a LabelSet) -> Self {
         let mut values = [None; LABEL_TABLE_SLOTS];
         let mut missing = keys.len().min(LABEL_TABLE_SLOTS);
         if missing > 0 {
-            for (key, value) in labels {
+            for (key, value) in labels.iter() {
                 if let Some(slot) = keys.find(key)
                     && let Some(entry) = values.get_mut(slot)
                 {
-                    *entry = Some(value.as_str());
+                    *entry = Some(value);
                     missing -= 1;
                     if missing == 0 {
                         break;
@@ -251,10 +199,10 @@ impl<'a> LabelView<'a> {
     }
 
     /// The value of the label in `slot` (whose key is `key`), `None` when the node lacks it.
-    fn get(&self, slot: usize, key: &str) -> Option<&'a str> {
+    fn get(&self, slot: usize, key: &Atom) -> Option<&'a Atom> {
         match self.values.get(slot) {
             Some(value) => *value,
-            None => self.labels.get(key).map(String::as_str),
+            None => self.labels.get_atom(key),
         }
     }
 }
@@ -267,9 +215,9 @@ impl<'a> LabelView<'a> {
 #[derive(Clone, Debug)]
 enum LabelOp {
     /// The distinct values.
-    In(StrSet),
+    In(AtomSet),
     /// The distinct values.
-    NotIn(StrSet),
+    NotIn(AtomSet),
     Exists,
     DoesNotExist,
     /// The single value, parsed once.
@@ -283,7 +231,7 @@ enum LabelOp {
 struct LabelRequirement {
     /// Index of the key in the policy's label keys (a [`LabelView`] slot).
     slot: usize,
-    key: String,
+    key: Atom,
     op: LabelOp,
 }
 
@@ -298,8 +246,8 @@ impl LabelRequirement {
             LabelOp::Exists => value.is_some(),
             LabelOp::DoesNotExist => value.is_none(),
             // Missing or non-integer labels never satisfy Gt/Lt; the comparison is strict.
-            LabelOp::Gt(bound) => value.and_then(parse_int64).is_some_and(|v| v > *bound),
-            LabelOp::Lt(bound) => value.and_then(parse_int64).is_some_and(|v| v < *bound),
+            LabelOp::Gt(bound) => value.and_then(|v| parse_int64(v)).is_some_and(|v| v > *bound),
+            LabelOp::Lt(bound) => value.and_then(|v| parse_int64(v)).is_some_and(|v| v < *bound),
         }
     }
 }
@@ -314,19 +262,19 @@ fn parse_int64(s: &str) -> Option<i64> {
 #[derive(Clone, Debug)]
 enum FieldRequirement {
     /// `metadata.name In [v]` (`fields.OneTermEqualSelector`).
-    NameIn(String),
+    NameIn(Atom),
     /// `metadata.name NotIn [v]` (`fields.OneTermNotEqualSelector`).
-    NameNotIn(String),
+    NameNotIn(Atom),
     /// Any other field key: the node's field set only holds `metadata.name`, so upstream reads the key as ""
     /// and the outcome is fixed at compile time (`In [""]` and `NotIn [x != ""]` match, the rest do not).
     Constant(bool),
 }
 
 impl FieldRequirement {
-    fn matches(&self, node_name: &str) -> bool {
+    fn matches(&self, node_name: &Atom) -> bool {
         match self {
-            FieldRequirement::NameIn(want) => node_name == want,
-            FieldRequirement::NameNotIn(want) => node_name != want,
+            FieldRequirement::NameIn(want) => node_name.is(want),
+            FieldRequirement::NameNotIn(want) => !node_name.is(want),
             FieldRequirement::Constant(result) => *result,
         }
     }
@@ -341,7 +289,7 @@ struct CompiledTerm {
 
 impl CompiledTerm {
     /// `nodeSelectorTerm.match`: matchExpressions AND matchFields.
-    fn matches(&self, node_name: &str, labels: &LabelView<'_>) -> bool {
+    fn matches(&self, node_name: &Atom, labels: &LabelView<'_>) -> bool {
         // Fields first: a name comparison is cheaper than a label check. Upstream skips matchFields
         // entirely when the node has no fields, i.e. an empty name.
         if !node_name.is_empty() && !self.fields.iter().all(|f| f.matches(node_name)) {
@@ -353,7 +301,7 @@ impl CompiledTerm {
 
 /// `newNodeSelectorTerm`; `None` for an empty term (matches nothing) or a term with a parse error
 /// (`LazyErrorNodeSelector` skips it), so only terms that can match are kept.
-fn compile_term(term: &NodeSelectorTerm, keys: &mut StrSet) -> Option<CompiledTerm> {
+fn compile_term(term: &NodeSelectorTerm, keys: &mut AtomSet) -> Option<CompiledTerm> {
     let expressions = term.match_expressions.as_deref().unwrap_or_default();
     let fields = term.match_fields.as_deref().unwrap_or_default();
     if expressions.is_empty() && fields.is_empty() {
@@ -375,7 +323,7 @@ fn compile_label_requirement(req: &NodeSelectorRequirement) -> Option<LabelRequi
     if !is_label_key(&req.key) || !values.iter().all(|v| is_label_value(v)) {
         return None;
     }
-    let sorted = || StrSet::sorted(values);
+    let sorted = || AtomSet::sorted(values);
     let single_int = || match values {
         [only] => parse_int64(only),
         _ => None,
@@ -390,7 +338,7 @@ fn compile_label_requirement(req: &NodeSelectorRequirement) -> Option<LabelRequi
         // Wrong value count for the operator, or an unsupported operator.
         _ => return None,
     };
-    Some(LabelRequirement { slot: 0, key: req.key.clone(), op })
+    Some(LabelRequirement { slot: 0, key: Atom::new(&req.key), op })
 }
 
 /// `nodeSelectorRequirementsAsFieldSelector`: only In/NotIn, exactly one value, key not validated.
@@ -404,7 +352,8 @@ fn compile_field_requirement(req: &NodeSelectorRequirement) -> Option<FieldRequi
         return None;
     };
     Some(if req.key == OBJECT_NAME_FIELD {
-        if negate { FieldRequirement::NameNotIn(value.clone()) } else { FieldRequirement::NameIn(value.clone()) }
+        let value = Atom::new(value);
+        if negate { FieldRequirement::NameNotIn(value) } else { FieldRequirement::NameIn(value) }
     } else {
         FieldRequirement::Constant(value.is_empty() != negate)
     })
@@ -498,11 +447,14 @@ enum TaintEffect {
 }
 
 impl TaintEffect {
-    fn considered(effect: &str) -> Option<TaintEffect> {
-        match effect {
-            TAINT_EFFECT_NO_SCHEDULE => Some(TaintEffect::NoSchedule),
-            TAINT_EFFECT_NO_EXECUTE => Some(TaintEffect::NoExecute),
-            _ => None,
+    /// By pointer: a node's effects are interned, like the two constants.
+    fn considered(effect: &Atom) -> Option<TaintEffect> {
+        if effect.is(&NO_SCHEDULE) {
+            Some(TaintEffect::NoSchedule)
+        } else if effect.is(&NO_EXECUTE) {
+            Some(TaintEffect::NoExecute)
+        } else {
+            None
         }
     }
 }
@@ -522,7 +474,7 @@ enum ValueMatch {
     /// `Exists`: any value.
     Any,
     /// `""`/`Equal`: exactly this value (an absent value is "").
-    Equal(String),
+    Equal(Atom),
 }
 
 /// The effect and value part of a toleration; the key is the [`TolerationTable`] index.
@@ -534,7 +486,7 @@ struct TolerationMatcher {
 
 impl TolerationMatcher {
     /// `ToleratesTaint` once the key matched.
-    fn tolerates(&self, taint: &Taint, effect: TaintEffect) -> bool {
+    fn tolerates(&self, taint: &NodeTaint, effect: TaintEffect) -> bool {
         let effect_ok = match self.effect {
             EffectMatch::All => true,
             EffectMatch::NoSchedule => effect == TaintEffect::NoSchedule,
@@ -543,7 +495,10 @@ impl TolerationMatcher {
         effect_ok
             && match &self.value {
                 ValueMatch::Any => true,
-                ValueMatch::Equal(want) => want == taint.value.as_deref().unwrap_or_default(),
+                ValueMatch::Equal(want) => match &taint.value {
+                    Some(value) => value.is(want),
+                    None => want.is_empty(),
+                },
             }
     }
 }
@@ -559,7 +514,7 @@ fn compile_toleration(t: &Toleration) -> Option<(&str, TolerationMatcher)> {
         _ => return None,
     };
     let value = match t.operator.as_deref().unwrap_or_default() {
-        "" | TOLERATION_OP_EQUAL => ValueMatch::Equal(t.value.clone().unwrap_or_default()),
+        "" | TOLERATION_OP_EQUAL => ValueMatch::Equal(Atom::new(t.value.as_deref().unwrap_or_default())),
         TOLERATION_OP_EXISTS => ValueMatch::Any,
         _ => return None,
     };
@@ -573,7 +528,7 @@ struct TolerationTable {
     /// Empty-key tolerations: they apply to every taint key.
     any_key: Vec<TolerationMatcher>,
     /// Distinct non-empty keys; `by_key[i]` holds the matchers of `keys[i]`.
-    keys: StrSet,
+    keys: AtomSet,
     by_key: Vec<Vec<TolerationMatcher>>,
 }
 
@@ -598,7 +553,7 @@ impl TolerationTable {
     }
 
     /// `TolerationsTolerateTaint`.
-    fn tolerates(&self, taint: &Taint, effect: TaintEffect) -> bool {
+    fn tolerates(&self, taint: &NodeTaint, effect: TaintEffect) -> bool {
         self.any_key.iter().any(|m| m.tolerates(taint, effect))
             || self.keys.find(&taint.key).is_some_and(|i| self.by_key[i].iter().any(|m| m.tolerates(taint, effect)))
     }
@@ -612,17 +567,17 @@ impl TolerationTable {
 #[derive(Clone, Debug)]
 pub struct PlacementPolicy {
     /// `template.spec.nodeName` when non-empty.
-    node_name: Option<String>,
+    node_name: Option<Atom>,
     /// `template.spec.nodeSelector` as (slot, key, value): every key must exist with an equal value
     /// (not validated upstream).
-    node_selector: Vec<(usize, String, String)>,
+    node_selector: Vec<(usize, Atom, Atom)>,
     /// Required node affinity: `None` when absent (matches every node); otherwise the terms that can match
     /// (ORed). An empty list matches no node.
     required_terms: Option<Vec<CompiledTerm>>,
     /// Every required term as written, for [`Reason::NodeAffinityMismatch`].
     rendered_terms: Vec<String>,
     /// Every label key read by the selector and the terms; a requirement's slot indexes this list.
-    label_keys: StrSet,
+    label_keys: AtomSet,
     /// User tolerations plus the defaults, grouped by key.
     tolerations: TolerationTable,
 }
@@ -632,12 +587,12 @@ impl PlacementPolicy {
     pub fn new(template: &PodTemplateSpec) -> Self {
         let empty = PodSpec::default();
         let spec = template.spec.as_ref().unwrap_or(&empty);
-        let mut keys = StrSet::default();
+        let mut keys = AtomSet::default();
 
-        let node_name = spec.node_name.clone().filter(|n| !n.is_empty());
+        let node_name = spec.node_name.as_deref().filter(|n| !n.is_empty()).map(Atom::new);
         // nodeSelector keys get the first slots: they are read for every node that passes nodeName.
         let node_selector =
-            spec.node_selector.iter().flatten().map(|(k, v)| (keys.intern(k), k.clone(), v.clone())).collect();
+            spec.node_selector.iter().flatten().map(|(k, v)| (keys.intern(k), Atom::new(k), Atom::new(v))).collect();
 
         let required = spec
             .affinity
@@ -668,7 +623,7 @@ impl PlacementPolicy {
     /// Hot path: no heap allocation per call.
     pub fn evaluate(&self, node: &Node) -> Placement {
         if let Some(want) = &self.node_name
-            && *want != node.name
+            && !want.is(&node.name)
         {
             return Placement::DO_NOT_RUN;
         }
@@ -702,19 +657,19 @@ impl PlacementPolicy {
         let mut should_continue_running = true;
 
         if let Some(want) = &self.node_name
-            && *want != node.name
+            && !want.is(&node.name)
         {
-            reasons.push(Reason::NodeNameMismatch { want: want.clone() });
+            reasons.push(Reason::NodeNameMismatch { want: want.to_string() });
             should_continue_running = false;
         }
         let labels = LabelView::new(&self.label_keys, &node.labels);
         for (slot, key, want) in &self.node_selector {
             let got = labels.get(*slot, key);
-            if got != Some(want.as_str()) {
+            if !got.is_some_and(|got| got.is(want)) {
                 reasons.push(Reason::NodeSelectorMismatch {
-                    key: key.clone(),
-                    want: want.clone(),
-                    got: got.map(str::to_owned),
+                    key: key.to_string(),
+                    want: want.to_string(),
+                    got: got.map(Atom::to_string),
                 });
                 should_continue_running = false;
             }
@@ -727,7 +682,7 @@ impl PlacementPolicy {
             if let Some(effect) = TaintEffect::considered(&taint.effect)
                 && !self.tolerates(taint, effect)
             {
-                reasons.push(Reason::UntoleratedTaint { taint: taint.clone() });
+                reasons.push(Reason::UntoleratedTaint { taint: taint.to_k8s() });
                 if effect == TaintEffect::NoExecute {
                     should_continue_running = false;
                 }
@@ -741,11 +696,11 @@ impl PlacementPolicy {
 
     /// `labels.SelectorFromSet(spec.nodeSelector)`: every key present with an equal value.
     fn fits_node_selector(&self, labels: &LabelView<'_>) -> bool {
-        self.node_selector.iter().all(|(slot, key, want)| labels.get(*slot, key) == Some(want.as_str()))
+        self.node_selector.iter().all(|(slot, key, want)| labels.get(*slot, key).is_some_and(|got| got.is(want)))
     }
 
     /// Required node affinity: absent matches all; otherwise any term (ORed).
-    fn fits_required_terms(&self, node_name: &str, labels: &LabelView<'_>) -> bool {
+    fn fits_required_terms(&self, node_name: &Atom, labels: &LabelView<'_>) -> bool {
         match &self.required_terms {
             None => true,
             Some(terms) => terms.iter().any(|t| t.matches(node_name, labels)),
@@ -753,7 +708,7 @@ impl PlacementPolicy {
     }
 
     /// `TolerationsTolerateTaint` over the pod's tolerations (defaults included).
-    fn tolerates(&self, taint: &Taint, effect: TaintEffect) -> bool {
+    fn tolerates(&self, taint: &NodeTaint, effect: TaintEffect) -> bool {
         self.tolerations.tolerates(taint, effect)
     }
 }
@@ -937,15 +892,11 @@ mod tests {
     }
 
     fn node(name: &str, labels: &[(&str, &str)]) -> Node {
-        Node {
-            name: name.to_owned(),
-            labels: labels.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect(),
-            ..Node::default()
-        }
+        Node { name: name.into(), labels: labels.iter().copied().collect(), ..Node::default() }
     }
 
     fn tainted(mut n: Node, taints: Vec<Taint>) -> Node {
-        n.taints = taints;
+        n.taints = taints.into();
         n
     }
 
@@ -986,7 +937,7 @@ mod tests {
 
     /// Names of the nodes that should run a daemon pod, i.e. where one sync would create pods.
     fn should_run_on(template: &PodTemplateSpec, nodes: &[Node]) -> Vec<String> {
-        nodes.iter().filter(|n| decide(template, n).should_run).map(|n| n.name.clone()).collect()
+        nodes.iter().filter(|n| decide(template, n).should_run).map(|n| n.name.to_string()).collect()
     }
 
     // ----------------------------------------------------------------------------------------------------
@@ -2145,69 +2096,8 @@ mod tests {
     }
 
     // ----------------------------------------------------------------------------------------------------
-    // Fast lookup internals: fingerprints must never change a decision
+    // Fast lookup internals: the one-pass label view must never change a decision
     // ----------------------------------------------------------------------------------------------------
-
-    #[test]
-    fn str_set_survives_fingerprint_collisions() {
-        // Same length and same last eight bytes: identical fingerprints, different strings.
-        let a = "aaaaaaaa-shared-tail";
-        let b = "bbbbbbbb-shared-tail";
-        let c = "aaaaaaab-shared-tail";
-        assert_eq!(KeyPrint::of(a), KeyPrint::of(b));
-        let mut set = StrSet::default();
-        assert_eq!(set.intern(a), 0);
-        assert_eq!(set.intern(b), 1);
-        assert_eq!(set.intern(a), 0, "interning is idempotent");
-        assert_eq!(set.find(b), Some(1));
-        assert_eq!(set.find(c), None);
-        assert_eq!(set.find("x-shared-tail"), None);
-        // Different lengths can share a fingerprint too (the length only flips bits of the last two bytes).
-        let sixteen = "AAAAAAAAabcdefgh";
-        let seventeen = "AAAAAAAAZabcdeffh";
-        assert_eq!(KeyPrint::of(sixteen), KeyPrint::of(seventeen));
-        let mut set = StrSet::default();
-        set.intern(sixteen);
-        set.intern("another-17-bytes!");
-        assert_eq!(set.find(seventeen), None);
-        assert!(!eq_given_print(sixteen, seventeen));
-        // Differences in every 8-byte chunk before the tail are seen, for lengths 8..=40.
-        for len in 8..=40 {
-            let base = "k".repeat(len);
-            for at in 0..len - 8 {
-                let mut other = base.clone().into_bytes();
-                other[at] = b'z';
-                let other = String::from_utf8(other).unwrap();
-                assert_eq!(KeyPrint::of(&base), KeyPrint::of(&other));
-                assert!(!eq_given_print(&base, &other), "len {len}, byte {at}");
-            }
-            assert!(eq_given_print(&base, &base.clone()));
-        }
-    }
-
-    #[test]
-    fn str_set_short_and_long_strings() {
-        let members = ["", "a", "ab", "abc", "abcd", "abcde", "abcdefg", "abcdefgh", "Abcdefg"];
-        let long_a = "a".repeat(200);
-        let long_b = format!("{}b", "a".repeat(149));
-        let mut set = StrSet::default();
-        for (i, m) in members.iter().enumerate() {
-            assert_eq!(set.intern(m), i);
-        }
-        let ia = set.intern(&long_a);
-        let ib = set.intern(&long_b);
-        for (i, m) in members.iter().enumerate() {
-            assert_eq!(set.find(m), Some(i), "{m:?}");
-        }
-        assert_eq!(set.find(&long_a), Some(ia));
-        assert_eq!(set.find(&long_b), Some(ib));
-        for absent in ["b", "ba", "abd", "abce", "abcdf", "abcdefh", "bbcdefg", "abcdefgi", "aa"] {
-            assert_eq!(set.find(absent), None, "{absent:?}");
-        }
-        assert_eq!(set.find(&"a".repeat(199)), None);
-        assert!(StrSet::sorted(&["b".to_owned(), "a".to_owned(), "b".to_owned()]).contains("a"));
-        assert_eq!(StrSet::sorted(&["b".to_owned(), "a".to_owned(), "b".to_owned()]).len(), 2);
-    }
 
     #[test]
     fn more_label_keys_than_view_slots() {
