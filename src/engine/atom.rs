@@ -73,6 +73,12 @@ impl Atom {
         &self.0
     }
 
+    /// The shared allocation's address: equal exactly for equal atoms.
+    #[inline]
+    pub fn addr(&self) -> usize {
+        Arc::as_ptr(&self.0) as usize
+    }
+
     /// Pointer identity, which is string equality for atoms.
     pub fn is(&self, other: &Atom) -> bool {
         Arc::ptr_eq(&self.0, &other.0)

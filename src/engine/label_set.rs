@@ -39,6 +39,11 @@ impl LabelSet {
         self.0.iter().find(|(k, _)| k.is(key)).map(|(_, v)| v)
     }
 
+    /// The value of the pair at `position` in key order.
+    pub fn value_at(&self, position: usize) -> Option<&Atom> {
+        self.0.get(position).map(|(_, v)| v)
+    }
+
     pub fn contains_key(&self, key: &str) -> bool {
         self.position(key).is_some()
     }

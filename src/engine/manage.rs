@@ -180,12 +180,17 @@ pub type ClaimedPods<'v> = SmallVec<[&'v Pod; 2]>;
 /// upstream getNodesToDaemonPods for one node: the pods the DaemonSet claims, minus terminal pods that are
 /// already being deleted, in upstream's order.
 pub fn claimed_pods<'v>(ds: &CompiledDaemonSet, slot: &'v Slot, live_owner_uids: &HashSet<String>) -> ClaimedPods<'v> {
-    let mut pods: ClaimedPods<'v> = slot
-        .pods
-        .iter()
-        .filter(|p| !(p.phase.is_terminal() && p.is_terminating()))
-        .filter(|p| ds.claims(p, |uid| live_owner_uids.contains(uid)))
-        .collect();
+    let keep =
+        |p: &&Pod| !(p.phase.is_terminal() && p.is_terminating()) && ds.claims(p, |uid| live_owner_uids.contains(uid));
+    // The usual case, one pod, without the iterator machinery.
+    if let [only] = slot.pods.as_slice() {
+        let mut pods = ClaimedPods::new();
+        if keep(&only) {
+            pods.push(only);
+        }
+        return pods;
+    }
+    let mut pods: ClaimedPods<'v> = slot.pods.iter().filter(keep).collect();
     if pods.len() > 1 {
         pods.sort_by(|a, b| pod_order(a, b));
     }
@@ -207,7 +212,8 @@ struct Evaluation {
 fn evaluate(ds: &CompiledDaemonSet, slot: &Slot, ctx: &ManageContext<'_>, cached: Option<Placement>) -> Evaluation {
     let mut ev =
         Evaluation { outcome: NodeOutcome::default(), deletes: Vec::new(), wake_at: None, old_hashes: Vec::new() };
-    if slot.name.is_empty() {
+    // A free slot has neither; its name is not read, which would cost a cache miss per node.
+    if slot.node.is_none() && slot.pods.is_empty() {
         return ev;
     }
     let pods = if slot.pods.is_empty() { ClaimedPods::new() } else { claimed_pods(ds, slot, ctx.live_owner_uids) };
@@ -233,7 +239,7 @@ fn evaluate(ds: &CompiledDaemonSet, slot: &Slot, ctx: &ManageContext<'_>, cached
     if placement.should_run && pods.is_empty() {
         ev.outcome.set(NodeOutcome::CREATE, true);
     } else if placement.should_continue_running {
-        let mut running: Vec<&Pod> = Vec::new();
+        let mut running = ClaimedPods::new();
         for pod in pods.iter().filter(|p| !p.is_terminating()) {
             match pod.phase {
                 PodPhase::Failed => ev.deletes.push(PodDeletion::of(pod, DeleteReason::Failed)),
@@ -370,9 +376,17 @@ impl Planner {
             old_hashes: BTreeMap::new(),
             usage: BTreeMap::new(),
         };
-        for (id, slot) in view.slots().iter().enumerate() {
+        // Nodes running the current revision are counted here and added to `usage` once, not per node.
+        let mut runs_current = 0;
+        let slots = view.slots();
+        for (id, slot) in slots.iter().enumerate() {
             planner.placed_at[id] = slot.node_version;
-            planner.store(id as SlotId, evaluate(&planner.ds, slot, ctx, None));
+            let ev = evaluate(&planner.ds, slot, ctx, None);
+            runs_current += planner.store_without_current_usage(id as SlotId, ev);
+        }
+        if runs_current != 0 {
+            let hash = planner.ds.hash.clone();
+            bump(&mut planner.usage, &hash, runs_current);
         }
         planner
     }
@@ -406,14 +420,21 @@ impl Planner {
     }
 
     fn store(&mut self, id: SlotId, ev: Evaluation) {
+        let delta = self.store_without_current_usage(id, ev);
+        if delta != 0 {
+            bump(&mut self.usage, &self.ds.hash, delta);
+        }
+    }
+
+    /// Stores a node's evaluation; returns the change (-1, 0, 1) in nodes running the current revision, which
+    /// the caller adds to `usage`.
+    fn store_without_current_usage(&mut self, id: SlotId, ev: Evaluation) -> i32 {
         let i = id as usize;
         let old = std::mem::replace(&mut self.outcomes[i], ev.outcome);
         old.count(&mut self.status, -1);
         ev.outcome.count(&mut self.status, 1);
-        if old.has(NodeOutcome::RUNS_CURRENT) != ev.outcome.has(NodeOutcome::RUNS_CURRENT) {
-            let delta = if ev.outcome.has(NodeOutcome::RUNS_CURRENT) { 1 } else { -1 };
-            bump(&mut self.usage, &self.ds.hash, delta);
-        }
+        let current_delta =
+            i32::from(ev.outcome.has(NodeOutcome::RUNS_CURRENT)) - i32::from(old.has(NodeOutcome::RUNS_CURRENT));
         if !self.old_hashes.is_empty() || !ev.old_hashes.is_empty() {
             for hash in self.old_hashes.remove(&id).unwrap_or_default() {
                 bump(&mut self.usage, &hash, -1);
@@ -447,6 +468,7 @@ impl Planner {
             self.wakes.insert((at, id));
             self.wake_of.insert(id, at);
         }
+        current_delta
     }
 
     /// How many nodes run a pod of each revision hash.

@@ -2,6 +2,7 @@
 //! async: time and state are arguments, and the same input always gives the same plan.
 
 pub mod atom;
+mod atom_set;
 pub mod backoff;
 pub mod daemonset;
 pub mod explain;

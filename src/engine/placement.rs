@@ -17,6 +17,7 @@ use k8s_openapi::api::core::v1::{
 };
 
 use super::atom::Atom;
+use super::atom_set::AtomSet;
 use super::label_set::LabelSet;
 use super::model::Node;
 use super::taint::{NO_EXECUTE, NO_SCHEDULE, NodeTaint};
@@ -130,64 +131,33 @@ fn render_taint(taint: &Taint) -> String {
 // Fast key lookups
 // ---------------------------------------------------------------------------------------------------------
 
-/// A small set of interned strings: membership is a pointer compare per member. Indexes are stable
-/// (insertion order), which lets requirements refer to slots.
-#[derive(Clone, Debug, Default)]
-struct AtomSet(Vec<Atom>);
-
-impl AtomSet {
-    /// A set of the distinct `items`, in sorted order (deterministic).
-    fn sorted<'a>(items: impl IntoIterator<Item = &'a String>) -> AtomSet {
-        let mut atoms: Vec<Atom> = items.into_iter().map(|s| Atom::new(s)).collect();
-        atoms.sort_unstable();
-        atoms.dedup();
-        AtomSet(atoms)
-    }
-
-    /// The index of `s`, appending it when new.
-    fn intern(&mut self, s: &str) -> usize {
-        let atom = Atom::new(s);
-        if let Some(index) = self.find(&atom) {
-            return index;
-        }
-        self.0.push(atom);
-        self.0.len() - 1
-    }
-
-    fn len(&self) -> usize {
-        self.0.len()
-    }
-
-    fn find(&self, atom: &Atom) -> Option<usize> {
-        self.0.iter().position(|member| member.is(atom))
-    }
-
-    fn contains(&self, atom: &Atom) -> bool {
-        self.0.iter().any(|member| member.is(atom))
-    }
-}
-
 /// How many distinct label keys [`LabelView`] resolves in one pass; keys beyond this (rare) fall back to
 /// [`LabelSet::get_atom`]. Sized so the table stays a few cache lines on the stack.
-const LABEL_TABLE_SLOTS: usize = 16;
+const LABEL_TABLE_SLOTS: usize = 8;
 
 /// The node label values a policy needs, resolved in one pass over the node's labels instead of one
-/// lookup per requirement. Lives on the stack.
+/// lookup per requirement. The positions are packed into one integer, a byte per key slot, so building the
+/// view stays in registers (byte stores read back as a whole stall the CPU).
 struct LabelView<'a> {
     labels: &'a LabelSet,
-    values: [Option<&'a Atom>; LABEL_TABLE_SLOTS],
+    /// Byte `slot`: 1 + the position of that key's label in `labels`, 0 when the node lacks it.
+    at: u64,
 }
 
+/// Nodes with more labels than a byte can index take the fallback lookup for every key.
+const MAX_INDEXED_LABELS: usize = u8::MAX as usize;
+
 impl<'a> LabelView<'a> {
+    #[inline(always)]
     fn new(keys: &AtomSet, labels: &'a LabelSet) -> Self {
-        let mut values = [None; LABEL_TABLE_SLOTS];
+        let mut at = 0u64;
         let mut missing = keys.len().min(LABEL_TABLE_SLOTS);
-        if missing > 0 {
-            for (key, value) in labels.iter() {
+        if missing > 0 && labels.len() < MAX_INDEXED_LABELS {
+            for (position, (key, _)) in labels.iter().enumerate() {
                 if let Some(slot) = keys.find(key)
-                    && let Some(entry) = values.get_mut(slot)
+                    && slot < LABEL_TABLE_SLOTS
                 {
-                    *entry = Some(value);
+                    at |= (position as u64 + 1) << (slot * 8);
                     missing -= 1;
                     if missing == 0 {
                         break;
@@ -195,14 +165,18 @@ impl<'a> LabelView<'a> {
                 }
             }
         }
-        LabelView { labels, values }
+        LabelView { labels, at }
     }
 
     /// The value of the label in `slot` (whose key is `key`), `None` when the node lacks it.
+    #[inline(always)]
     fn get(&self, slot: usize, key: &Atom) -> Option<&'a Atom> {
-        match self.values.get(slot) {
-            Some(value) => *value,
-            None => self.labels.get_atom(key),
+        if slot >= LABEL_TABLE_SLOTS || self.labels.len() >= MAX_INDEXED_LABELS {
+            return self.labels.get_atom(key);
+        }
+        match (self.at >> (slot * 8)) as u8 {
+            0 => None,
+            position => self.labels.value_at(usize::from(position) - 1),
         }
     }
 }
@@ -292,7 +266,7 @@ impl CompiledTerm {
     fn matches(&self, node_name: &Atom, labels: &LabelView<'_>) -> bool {
         // Fields first: a name comparison is cheaper than a label check. Upstream skips matchFields
         // entirely when the node has no fields, i.e. an empty name.
-        if !node_name.is_empty() && !self.fields.iter().all(|f| f.matches(node_name)) {
+        if !self.fields.is_empty() && !node_name.is_empty() && !self.fields.iter().all(|f| f.matches(node_name)) {
             return false;
         }
         self.labels.iter().all(|r| r.matches(labels))
