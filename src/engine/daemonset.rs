@@ -7,7 +7,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use super::atom::Atom;
 use super::fit::PodDemand;
 use super::label_set::LabelSet;
-use super::model::Pod;
+use super::model::{OWNER_UID_LABEL, Pod, REVISION_HASH_LABEL};
 use super::placement::PlacementPolicy;
 use super::pod_selector::PodSelector;
 use super::rolling_update::RolloutOptions;
@@ -55,6 +55,10 @@ pub struct CompiledDaemonSet {
     pub uid_atom: Atom,
     pub namespace_atom: Atom,
     pub hash_atom: Atom,
+    /// The owner uid and revision hash label keys, held here so reading them from a pod's labels takes no
+    /// lazy static's check.
+    owner_uid_key: Atom,
+    revision_hash_key: Atom,
 }
 
 impl CompiledDaemonSet {
@@ -79,7 +83,15 @@ impl CompiledDaemonSet {
             uid_atom: Atom::new(uid),
             namespace_atom: Atom::new(namespace),
             hash_atom: Atom::new(hash),
+            owner_uid_key: Atom::new(OWNER_UID_LABEL),
+            revision_hash_key: Atom::new(REVISION_HASH_LABEL),
         }
+    }
+
+    /// The pod's controller-revision-hash label.
+    #[inline]
+    pub fn revision_hash_of<'p>(&self, pod: &'p Pod) -> Option<&'p Atom> {
+        pod.labels.get_atom(&self.revision_hash_key)
     }
 
     /// The selector matches these labels.
@@ -94,7 +106,7 @@ impl CompiledDaemonSet {
         if !pod.namespace.is(&self.namespace_atom) || pod.controller.is_some() || !self.selects(&pod.labels) {
             return false;
         }
-        match pod.owner_uid_atom() {
+        match pod.labels.get_atom(&self.owner_uid_key) {
             Some(uid) if uid.is(&self.uid_atom) => true,
             Some(uid) => !is_live_owner(uid),
             None => true,

@@ -218,8 +218,11 @@ fn evaluate(ds: &CompiledDaemonSet, slot: &Slot, ctx: &ManageContext<'_>, cached
     }
     let pods = if slot.pods.is_empty() { ClaimedPods::new() } else { claimed_pods(ds, slot, ctx.live_owner_uids) };
     // Which revisions run here: what revision history may not prune, and what ListRevisions reports.
-    for pod in &pods {
-        match pod.revision_hash_atom() {
+    let mut first_is_current = false;
+    for (i, pod) in pods.iter().enumerate() {
+        let hash = ds.revision_hash_of(pod);
+        first_is_current |= i == 0 && hash.is_some_and(|h| h.is(&ds.hash_atom));
+        match hash {
             Some(h) if h.is(&ds.hash_atom) => ev.outcome.set(NodeOutcome::RUNS_CURRENT, true),
             Some(h) if !ev.old_hashes.iter().any(|o| o == h) => ev.old_hashes.push(h.to_string()),
             _ => {}
@@ -277,10 +280,7 @@ fn evaluate(ds: &CompiledDaemonSet, slot: &Slot, ctx: &ManageContext<'_>, cached
                 ev.wake_at = Some(ev.wake_at.map_or(at, |w| w.min(at)));
             }
         }
-        o.set(
-            NodeOutcome::UPDATED,
-            !ds.hash.is_empty() && first.revision_hash_atom().is_some_and(|h| h.is(&ds.hash_atom)),
-        );
+        o.set(NodeOutcome::UPDATED, !ds.hash.is_empty() && first_is_current);
     }
     // Settled: the node's only pod is available and of the current revision; a rolling update only counts it.
     let settled = placement.should_run
