@@ -72,8 +72,8 @@ pub fn node(i: usize) -> Node {
             requested: Resources { cpu_millis: 5500, memory_bytes: 20 << 30, pods: 110 },
             pod_count: 110,
             host_ports: vec![
-                HostPort { port: 9100, protocol: "TCP".into(), host_ip: String::new() },
-                HostPort { port: 10250, protocol: "TCP".into(), host_ip: String::new() },
+                HostPort { port: 9100, protocol: "TCP".into(), host_ip: Default::default() },
+                HostPort { port: 10250, protocol: "TCP".into(), host_ip: Default::default() },
             ],
         },
     }

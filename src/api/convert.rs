@@ -34,7 +34,10 @@ fn required(field: &str, value: &str) -> Result<(), Status> {
 }
 
 fn host_ports(ports: Vec<pb::HostPort>) -> Vec<HostPort> {
-    ports.into_iter().map(|p| HostPort { port: p.port, protocol: p.protocol, host_ip: p.host_ip }).collect()
+    ports
+        .into_iter()
+        .map(|p| HostPort { port: p.port, protocol: p.protocol.into(), host_ip: p.host_ip.into() })
+        .collect()
 }
 
 fn resources(r: Option<pb::Resources>) -> Resources {

@@ -44,8 +44,9 @@ pub struct Resources {
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct HostPort {
     pub port: i32,
-    pub protocol: String,
-    pub host_ip: String,
+    /// Interned: every node repeats the same one or two protocols and host IPs.
+    pub protocol: Atom,
+    pub host_ip: Atom,
 }
 
 /// Summary of the pods on a node that are not daemonplane pods.

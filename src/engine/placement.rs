@@ -939,12 +939,13 @@ mod tests {
         let port_666 = json!({"nodeName": "port-conflict",
             "containers": [{"name": "c", "image": "foo/bar", "ports": [{"containerPort": 666, "hostPort": 666}]}]});
         let mut port_node = node("port-conflict", &[]);
-        port_node.other_pods.host_ports = vec![HostPort { port: 666, protocol: "TCP".into(), host_ip: String::new() }];
+        port_node.other_pods.host_ports =
+            vec![HostPort { port: 666, protocol: "TCP".into(), host_ip: Default::default() }];
         let port_6662 = json!({"containers": [{"name": "c", "image": "foo/bar",
             "ports": [{"containerPort": 6662, "hostPort": 6662}]}]});
         let mut port_6661_node = node("no-port-conflict", &[]);
         port_6661_node.other_pods.host_ports =
-            vec![HostPort { port: 6661, protocol: "TCP".into(), host_ip: String::new() }];
+            vec![HostPort { port: 6661, protocol: "TCP".into(), host_ip: Default::default() }];
         let dedicated_toleration =
             json!({"tolerations": [{"key": "dedicated", "value": "user1", "effect": "NoSchedule"}]});
 
@@ -1079,7 +1080,7 @@ mod tests {
         };
         let with_port_666 = {
             let mut n = base.clone();
-            n.other_pods.host_ports = vec![HostPort { port: 666, protocol: "TCP".into(), host_ip: String::new() }];
+            n.other_pods.host_ports = vec![HostPort { port: 666, protocol: "TCP".into(), host_ip: Default::default() }];
             n.other_pods.pod_count = 1;
             n
         };
