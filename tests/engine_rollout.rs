@@ -742,7 +742,7 @@ fn surge_node1(min_ready_seconds: i32, new_ready_since: Option<i64>, oldest_unre
     let node2 = pod("node-2-current", "node-2", Some(&ds.hash));
     let mut sim = Sim::new(nodes(5), vec![current, oldest, excess, node2], &spec);
     sim.now = at(now);
-    (sim, ds.hash.clone())
+    (sim, ds.hash.to_string())
 }
 
 fn deleted_names(sim: &Sim, before: &BTreeSet<String>) -> BTreeSet<String> {

@@ -884,7 +884,7 @@ impl Fleet {
     fn new(nodes: Vec<Node>, pods: Vec<Pod>, dss: Vec<Arc<CompiledDaemonSet>>) -> Fleet {
         let cluster = Cluster::new(nodes, pods);
         let mut env = Env::new();
-        env.live.extend(dss.iter().map(|d| d.uid.clone()));
+        env.live.extend(dss.iter().map(|d| d.uid.to_string()));
         let planners = dss.iter().map(|d| Planner::new(Arc::clone(d), &cluster.view, &env.ctx())).collect();
         Fleet { cluster, dss, planners, env }
     }
@@ -1259,7 +1259,7 @@ fn s58_insufficient_capacity_node() {
 fn s79_is_pod_updated() {
     let updated_with = |current_hash: &str, pod: Pod| {
         let mut ds = (*simple_daemon_set(Strategy::OnDelete)).clone();
-        ds.hash = current_hash.to_string();
+        ds.hash = current_hash.into();
         let view = ClusterView::from_snapshot(nodes(1), vec![pod]);
         Env::new().sync(&Arc::new(ds), &view).status.updated_number_scheduled
     };

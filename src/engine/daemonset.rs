@@ -30,12 +30,13 @@ fn allows_surge(spec: &DaemonSetSpec) -> bool {
 /// Everything the engine needs of one DaemonSet, built once per version and reused for every node.
 #[derive(Clone, Debug)]
 pub struct CompiledDaemonSet {
-    pub uid: String,
-    pub namespace: String,
+    /// Interned, like `namespace` and `hash`, so a pod's labels and namespace compare by pointer.
+    pub uid: Atom,
+    pub namespace: Atom,
     pub name: String,
     pub generation: i64,
-    /// controller-revision-hash of the current revision.
-    pub hash: String,
+    /// controller-revision-hash of the current revision; interned, so a pod's hash label compares by pointer.
+    pub hash: Atom,
     pub min_ready_seconds: i32,
     pub selector: LabelSelector,
     pub template: PodTemplateSpec,
@@ -51,10 +52,6 @@ pub struct CompiledDaemonSet {
     pub rollout: RolloutOptions,
     /// `selector` compiled against interned labels.
     pod_selector: PodSelector,
-    /// `uid`, `namespace` and `hash` interned, to compare with a pod's by pointer.
-    pub uid_atom: Atom,
-    pub namespace_atom: Atom,
-    pub hash_atom: Atom,
     /// The owner uid and revision hash label keys, held here so reading them from a pod's labels takes no
     /// lazy static's check.
     owner_uid_key: Atom,
@@ -65,11 +62,11 @@ impl CompiledDaemonSet {
     /// `spec` must be defaulted and validated.
     pub fn new(uid: &str, namespace: &str, name: &str, generation: i64, spec: &DaemonSetSpec, hash: &str) -> Self {
         CompiledDaemonSet {
-            uid: uid.to_string(),
-            namespace: namespace.to_string(),
+            uid: Atom::new(uid),
+            namespace: Atom::new(namespace),
             name: name.to_string(),
             generation,
-            hash: hash.to_string(),
+            hash: Atom::new(hash),
             min_ready_seconds: spec.min_ready_seconds.unwrap_or(0),
             selector: spec.selector.clone(),
             template: spec.template.clone(),
@@ -80,9 +77,6 @@ impl CompiledDaemonSet {
             revision_history_limit: spec.revision_history_limit.unwrap_or(10).max(0),
             rollout: RolloutOptions::from_spec(spec),
             pod_selector: PodSelector::new(&spec.selector),
-            uid_atom: Atom::new(uid),
-            namespace_atom: Atom::new(namespace),
-            hash_atom: Atom::new(hash),
             owner_uid_key: Atom::new(OWNER_UID_LABEL),
             revision_hash_key: Atom::new(REVISION_HASH_LABEL),
         }
@@ -103,11 +97,11 @@ impl CompiledDaemonSet {
     /// namespace that no Kubernetes controller owns, whose labels match, and that is ours or an orphan (its
     /// owner uid names no live DaemonSet). Ours with non-matching labels is released, i.e. not claimed.
     pub fn claims(&self, pod: &Pod, is_live_owner: impl Fn(&str) -> bool) -> bool {
-        if !pod.namespace.is(&self.namespace_atom) || pod.controller.is_some() || !self.selects(&pod.labels) {
+        if !pod.namespace.is(&self.namespace) || pod.controller.is_some() || !self.selects(&pod.labels) {
             return false;
         }
         match pod.labels.get_atom(&self.owner_uid_key) {
-            Some(uid) if uid.is(&self.uid_atom) => true,
+            Some(uid) if uid.is(&self.uid) => true,
             Some(uid) => !is_live_owner(uid),
             None => true,
         }

@@ -221,9 +221,9 @@ fn evaluate(ds: &CompiledDaemonSet, slot: &Slot, ctx: &ManageContext<'_>, cached
     let mut first_is_current = false;
     for (i, pod) in pods.iter().enumerate() {
         let hash = ds.revision_hash_of(pod);
-        first_is_current |= i == 0 && hash.is_some_and(|h| h.is(&ds.hash_atom));
+        first_is_current |= i == 0 && hash.is_some_and(|h| h.is(&ds.hash));
         match hash {
-            Some(h) if h.is(&ds.hash_atom) => ev.outcome.set(NodeOutcome::RUNS_CURRENT, true),
+            Some(h) if h.is(&ds.hash) => ev.outcome.set(NodeOutcome::RUNS_CURRENT, true),
             Some(h) if !ev.old_hashes.iter().any(|o| o == h) => ev.old_hashes.push(h.to_string()),
             _ => {}
         }

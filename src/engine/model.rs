@@ -159,16 +159,6 @@ impl Pod {
         self.labels.get_atom(&OWNER_UID_KEY).map(Atom::as_str)
     }
 
-    /// The owner uid label as an atom, to compare with an interned uid by pointer.
-    pub fn owner_uid_atom(&self) -> Option<&Atom> {
-        self.labels.get_atom(&OWNER_UID_KEY)
-    }
-
-    /// The revision hash label as an atom.
-    pub fn revision_hash_atom(&self) -> Option<&Atom> {
-        self.labels.get_atom(&REVISION_HASH_KEY)
-    }
-
     pub fn is_terminating(&self) -> bool {
         self.deletion_timestamp.is_some()
     }
