@@ -376,13 +376,16 @@ impl Planner {
             old_hashes: BTreeMap::new(),
             usage: BTreeMap::new(),
         };
-        // Nodes running the current revision are counted here and added to `usage` once, not per node.
-        let mut runs_current = 0;
-        let slots = view.slots();
-        for (id, slot) in slots.iter().enumerate() {
+        for (id, slot) in view.slots().iter().enumerate() {
             planner.placed_at[id] = slot.node_version;
             let ev = evaluate(&planner.ds, slot, ctx, None);
-            runs_current += planner.store_without_current_usage(id as SlotId, ev);
+            planner.store_first(id as SlotId, ev);
+        }
+        // Status and the nodes running the current revision, summed in one tight pass rather than per store.
+        let mut runs_current = 0;
+        for outcome in &planner.outcomes {
+            outcome.count(&mut planner.status, 1);
+            runs_current += i32::from(outcome.has(NodeOutcome::RUNS_CURRENT));
         }
         if runs_current != 0 {
             let hash = planner.ds.hash.clone();
@@ -419,22 +422,39 @@ impl Planner {
         }
     }
 
-    fn store(&mut self, id: SlotId, ev: Evaluation) {
-        let delta = self.store_without_current_usage(id, ev);
-        if delta != 0 {
-            bump(&mut self.usage, &self.ds.hash, delta);
+    /// Stores a slot's first evaluation: nothing to undo; status and the current revision's usage are left to
+    /// the caller, which sums them over all slots at once.
+    fn store_first(&mut self, id: SlotId, ev: Evaluation) {
+        let i = id as usize;
+        self.outcomes[i] = ev.outcome;
+        if !ev.old_hashes.is_empty() {
+            for hash in &ev.old_hashes {
+                bump(&mut self.usage, hash, 1);
+            }
+            self.old_hashes.insert(id, ev.old_hashes);
+        }
+        if ev.outcome.wants_create() {
+            self.creates[i / 64] |= 1u64 << (i % 64);
+        }
+        if !ev.deletes.is_empty() {
+            self.deletes.insert(id, ev.deletes);
+        }
+        if let Some(at) = ev.wake_at {
+            self.wakes.insert((at, id));
+            self.wake_of.insert(id, at);
         }
     }
 
-    /// Stores a node's evaluation; returns the change (-1, 0, 1) in nodes running the current revision, which
-    /// the caller adds to `usage`.
-    fn store_without_current_usage(&mut self, id: SlotId, ev: Evaluation) -> i32 {
+    /// Replaces a slot's evaluation, undoing the old one's share of status and usage.
+    fn store(&mut self, id: SlotId, ev: Evaluation) {
         let i = id as usize;
         let old = std::mem::replace(&mut self.outcomes[i], ev.outcome);
         old.count(&mut self.status, -1);
         ev.outcome.count(&mut self.status, 1);
-        let current_delta =
-            i32::from(ev.outcome.has(NodeOutcome::RUNS_CURRENT)) - i32::from(old.has(NodeOutcome::RUNS_CURRENT));
+        if old.has(NodeOutcome::RUNS_CURRENT) != ev.outcome.has(NodeOutcome::RUNS_CURRENT) {
+            let delta = if ev.outcome.has(NodeOutcome::RUNS_CURRENT) { 1 } else { -1 };
+            bump(&mut self.usage, &self.ds.hash, delta);
+        }
         if !self.old_hashes.is_empty() || !ev.old_hashes.is_empty() {
             for hash in self.old_hashes.remove(&id).unwrap_or_default() {
                 bump(&mut self.usage, &hash, -1);
@@ -468,7 +488,6 @@ impl Planner {
             self.wakes.insert((at, id));
             self.wake_of.insert(id, at);
         }
-        current_delta
     }
 
     /// How many nodes run a pod of each revision hash.
