@@ -1,5 +1,6 @@
 //! Domain types the engine reasons about. They carry only what placement, reconcile and status need, and use
-//! k8s-openapi types wherever Kubernetes already defines one (taints, tolerations, selectors, templates).
+//! k8s-openapi types wherever Kubernetes already defines one (tolerations, selectors, templates). What a large
+//! cluster holds thousands of, node and pod names, labels and taints, is interned instead ([`Atom`]).
 
 use std::collections::BTreeMap;
 use std::sync::LazyLock;

@@ -486,7 +486,7 @@ fn compile_toleration(t: &Toleration) -> Option<(&str, TolerationMatcher)> {
     Some((t.key.as_deref().unwrap_or_default(), TolerationMatcher { effect, value }))
 }
 
-/// A pod's tolerations grouped by key, so one fingerprint scan finds every toleration for a taint key.
+/// A pod's tolerations grouped by key, so one probe finds every toleration for a taint key.
 #[derive(Clone, Debug, Default)]
 struct TolerationTable {
     /// Empty-key tolerations: they apply to every taint key.
