@@ -76,6 +76,9 @@ impl ClusterView {
         for pod in pods {
             view.insert_pod(pod);
         }
+        // Copied once more, in slot order: the nodes' and pods' allocations then follow the slots, so a planner
+        // walking every slot reads memory in order instead of in the order the snapshot arrived.
+        view.slots = view.slots.clone();
         view
     }
 
