@@ -7,8 +7,9 @@ use std::sync::Arc;
 
 use chrono::{TimeZone, Utc};
 use daemonplane::engine::daemonset::CompiledDaemonSet;
+use daemonplane::engine::label_set::LabelSet;
 use daemonplane::engine::model::{
-    HostPort, Labels, Node, OWNER_UID_LABEL, OtherPods, Pod, PodPhase, REVISION_HASH_LABEL, Resources,
+    HostPort, Node, OWNER_UID_LABEL, OtherPods, Pod, PodPhase, REVISION_HASH_LABEL, Resources,
 };
 use daemonplane::engine::view::ClusterView;
 use k8s_openapi::api::apps::v1::DaemonSetSpec;
@@ -17,8 +18,8 @@ use k8s_openapi::api::core::v1::Taint;
 pub const UID: &str = "6b1c2a3e-0000-4000-8000-000000000001";
 pub const HASH: &str = "7d9f8c6b5";
 
-fn labels(pairs: &[(&str, String)]) -> Labels {
-    pairs.iter().map(|(k, v)| (k.to_string(), v.clone())).collect()
+fn labels(pairs: &[(&str, String)]) -> LabelSet {
+    pairs.iter().map(|(k, v)| (k, v)).collect()
 }
 
 /// Node `i` of a large cluster.
@@ -62,8 +63,8 @@ pub fn node(i: usize) -> Node {
             ("example.com/pool", pool.into()),
             ("example.com/rack", format!("rack-{}", i % 40)),
         ]),
-        name,
-        taints,
+        name: name.into(),
+        taints: taints.into(),
         unschedulable: i.is_multiple_of(97),
         conditions: Default::default(),
         allocatable: Resources { cpu_millis: 8000, memory_bytes: 32 << 30, pods: 250 },
@@ -71,8 +72,8 @@ pub fn node(i: usize) -> Node {
             requested: Resources { cpu_millis: 5500, memory_bytes: 20 << 30, pods: 110 },
             pod_count: 110,
             host_ports: vec![
-                HostPort { port: 9100, protocol: "TCP".into(), host_ip: String::new() },
-                HostPort { port: 10250, protocol: "TCP".into(), host_ip: String::new() },
+                HostPort { port: 9100, protocol: "TCP".into(), host_ip: Default::default() },
+                HostPort { port: 10250, protocol: "TCP".into(), host_ip: Default::default() },
             ],
         },
     }
@@ -110,8 +111,8 @@ pub fn pod(i: usize, node: &str) -> Pod {
         name: format!("node-agent-{i:05}"),
         uid: format!("0b3e{i:08}-0000-4000-8000-000000000000"),
         resource_version: (100_000 + i).to_string(),
-        node_name: node.to_string(),
-        target_node: node.to_string(),
+        node_name: node.into(),
+        target_node: node.into(),
         labels: [
             ("app".to_string(), "node-agent".to_string()),
             (REVISION_HASH_LABEL.to_string(), HASH.to_string()),

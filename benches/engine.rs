@@ -70,7 +70,7 @@ fn replan_after_node_event(c: &mut Criterion) {
                 rv += 1;
                 node.resource_version = rv.to_string();
                 let flip = if rv.is_multiple_of(2) { "rack-a" } else { "rack-b" };
-                node.labels.insert("example.com/rack".into(), flip.into());
+                node.labels.insert("example.com/rack", flip);
                 let Applied::Changed(touched) = view.upsert_node(node.clone()) else { unreachable!() };
                 planner.refresh(&view, &touched, &ctx);
                 black_box(planner.plan(&view, &ctx, &mut backoff))

@@ -25,7 +25,7 @@ const NEW_HASH: &str = "5b8c7d9f2";
 fn rollout() -> (usize, usize, Vec<Duration>) {
     let old = cluster::daemon_set();
     let mut spec_ds = (*old).clone();
-    spec_ds.hash = NEW_HASH.to_string();
+    spec_ds.hash = NEW_HASH.into();
     let rolling = spec_ds.rollout.rolling_update.as_mut().expect("RollingUpdate by default");
     rolling.max_unavailable = IntOrString::String("10%".into());
     let ds: Arc<CompiledDaemonSet> = Arc::new(spec_ds);

@@ -17,6 +17,7 @@ use daemonplane::engine::backoff::FailedPodBackoff;
 use daemonplane::engine::daemonset::CompiledDaemonSet;
 use daemonplane::engine::manage::{ManageContext, Plan, Planner, manage};
 use daemonplane::engine::model::{ControllerRef, Labels, Node, OWNER_UID_LABEL, Pod, PodPhase, REVISION_HASH_LABEL};
+use daemonplane::engine::taint::NodeTaint;
 use daemonplane::engine::validation::{set_defaults, validate_daemon_set};
 use daemonplane::engine::view::{Applied, ClusterView};
 use k8s_openapi::api::apps::v1::DaemonSet;
@@ -136,7 +137,7 @@ fn node_object(name: &str, rv: u64, p: &NodeParams) -> Node {
             }
         })
         .collect();
-    Node { name: name.to_string(), resource_version: rv.to_string(), labels, taints, ..Node::default() }
+    Node { name: name.into(), resource_version: rv.to_string(), labels: labels.into(), taints, ..Node::default() }
 }
 
 fn compile(p: &DsParams) -> Arc<CompiledDaemonSet> {
@@ -201,7 +202,7 @@ fn compile(p: &DsParams) -> Arc<CompiledDaemonSet> {
 
 /// upstream `NodeShouldRunDaemonPod` for this vocabulary: (shouldRun, shouldContinueRunning).
 fn oracle(ds: &DsParams, node: &Node) -> (bool, bool) {
-    let label = |k: &str| node.labels.get(k).map(String::as_str);
+    let label = |k: &str| node.labels.get(k);
     if ds.node_selector && label("zone") != Some("a") {
         return (false, false);
     }
@@ -216,7 +217,7 @@ fn oracle(ds: &DsParams, node: &Node) -> (bool, bool) {
     }
     let mut tolerations: Vec<_> = ds.tolerations.iter().map(|&i| TOLERATIONS[i]).collect();
     tolerations.extend(default_tolerations(ds.host_network));
-    let tolerated = |t: &Taint| {
+    let tolerated = |t: &NodeTaint| {
         tolerations.iter().any(|&(key, op, value, effect)| {
             (effect.is_empty() || effect == t.effect)
                 && (key.is_empty() || key == t.key)
@@ -227,7 +228,7 @@ fn oracle(ds: &DsParams, node: &Node) -> (bool, bool) {
                 }
         })
     };
-    let untolerated: Vec<&Taint> =
+    let untolerated: Vec<&NodeTaint> =
         node.taints.iter().filter(|t| t.effect != "PreferNoSchedule").filter(|t| !tolerated(t)).collect();
     if untolerated.is_empty() { (true, true) } else { (false, !untolerated.iter().any(|t| t.effect == "NoExecute")) }
 }
@@ -280,23 +281,25 @@ fn pod_object(p: &PodParams, rv: u64) -> Pod {
     labels.insert(REVISION_HASH_LABEL.to_string(), if p.current_hash { HASH } else { "old" }.to_string());
     let node = format!("n{}", p.node);
     Pod {
-        namespace: if p.owner == OwnerKind::OtherNamespace { "elsewhere" } else { NS }.to_string(),
+        namespace: if p.owner == OwnerKind::OtherNamespace { "elsewhere" } else { NS }.into(),
         name: format!("pod-{}", p.uid),
         uid: format!("p{}", p.uid),
         resource_version: rv.to_string(),
-        node_name: if p.scheduled { node.clone() } else { String::new() },
-        target_node: node,
-        labels,
+        node_name: if p.scheduled { node.as_str().into() } else { Default::default() },
+        target_node: node.into(),
+        labels: labels.into(),
         phase: p.phase,
         ready: p.ready,
         ready_since: p.ready.then(|| t0() + Duration::seconds(p.ready_at)),
         created_at: Some(t0() + Duration::seconds(p.created_at)),
         deletion_timestamp: p.terminating.then(t0),
-        controller: (p.owner == OwnerKind::Kube).then(|| ControllerRef {
-            api_version: "apps/v1".to_string(),
-            kind: "ReplicaSet".to_string(),
-            name: "rs".to_string(),
-            uid: "uid-rs".to_string(),
+        controller: (p.owner == OwnerKind::Kube).then(|| {
+            Box::new(ControllerRef {
+                api_version: "apps/v1".to_string(),
+                kind: "ReplicaSet".to_string(),
+                name: "rs".to_string(),
+                uid: "uid-rs".to_string(),
+            })
         }),
         ..Pod::default()
     }
@@ -306,8 +309,8 @@ fn pod_object(p: &PodParams, rv: u64) -> Pod {
 fn claimed_by_oracle(p: &Pod) -> bool {
     p.namespace == NS
         && p.controller.is_none()
-        && p.labels.get("app").map(String::as_str) == Some(APP)
-        && matches!(p.labels.get(OWNER_UID_LABEL).map(String::as_str), None | Some(DS_UID) | Some(DEAD_UID))
+        && p.labels.get("app") == Some(APP)
+        && matches!(p.labels.get(OWNER_UID_LABEL), None | Some(DS_UID) | Some(DEAD_UID))
 }
 
 /// Claimed and in the node's pod map (terminal pods that are being deleted are dropped, reference 2.3).
@@ -554,7 +557,7 @@ proptest! {
         let mut backoff = FailedPodBackoff::default();
         let mut rv = 1000u64;
         let placement: BTreeMap<String, (bool, bool)> =
-            nodes.iter().map(|n| (n.name.clone(), oracle(&ds_p, n))).collect();
+            nodes.iter().map(|n| (n.name.to_string(), oracle(&ds_p, n))).collect();
 
         let mut rounds = 0;
         loop {
@@ -588,11 +591,11 @@ proptest! {
             for node in &plan.creates {
                 rv += 1;
                 let pod = Pod {
-                    namespace: NS.to_string(),
+                    namespace: NS.into(),
                     name: format!("created-{rv}"),
                     uid: format!("created-{rv}"),
                     resource_version: rv.to_string(),
-                    node_name: node.clone(),
+                    node_name: node.into(),
                     labels: [
                         ("app".to_string(), APP.to_string()),
                         (OWNER_UID_LABEL.to_string(), DS_UID.to_string()),
@@ -621,7 +624,7 @@ proptest! {
                 .filter(|p| p.target_node_name() == Some(node.name.as_str()) && claimed_by_oracle(p))
                 .collect();
             let live: Vec<&&Pod> = here.iter().filter(|p| !p.is_terminating()).collect();
-            let (should_run, should_continue) = placement[&node.name];
+            let (should_run, should_continue) = placement[node.name.as_str()];
             // 1. At most one daemon pod per node (pods already terminating are on their way out).
             prop_assert!(live.len() <= 1, "{} keeps {} pods", node.name, live.len());
             prop_assert!(live.iter().all(|p| !p.phase.is_terminal()), "{} keeps a terminal pod", node.name);

@@ -135,10 +135,10 @@ impl DsSpec {
 /// upstream newNode: Ready, no taints.
 fn node(name: &str, node_labels: &[(&str, &str)], taints: Vec<Taint>) -> Node {
     Node {
-        name: name.to_string(),
+        name: name.into(),
         resource_version: "1".to_string(),
-        labels: labels(node_labels),
-        taints,
+        labels: labels(node_labels).into(),
+        taints: taints.into(),
         conditions: [("Ready".to_string(), "True".to_string())].into(),
         ..Node::default()
     }
@@ -161,13 +161,13 @@ fn pod(name: &str, node: &str, hash: Option<&str>) -> Pod {
         l.insert(REVISION_HASH_LABEL.to_string(), hash.to_string());
     }
     Pod {
-        namespace: NS.to_string(),
+        namespace: NS.into(),
         name: name.to_string(),
         uid: format!("uid-{name}"),
         resource_version: "1".to_string(),
-        node_name: node.to_string(),
-        target_node: node.to_string(),
-        labels: l,
+        node_name: node.into(),
+        target_node: node.into(),
+        labels: l.into(),
         phase: PodPhase::Running,
         ..Pod::default()
     }
@@ -594,7 +594,7 @@ fn s68_daemon_set_updates_pods_not_match_taints_with_max_surge() {
         time_added: None,
     };
     let mut all = nodes(5);
-    all[0].taints = vec![control_plane];
+    all[0].taints = vec![control_plane].into();
     let spec = DsSpec::new()
         .strategy(max_surge(json!(1)))
         .tolerations(json!([{"key": "node-role.kubernetes.io/control-plane", "operator": "Exists"}]));
@@ -742,7 +742,7 @@ fn surge_node1(min_ready_seconds: i32, new_ready_since: Option<i64>, oldest_unre
     let node2 = pod("node-2-current", "node-2", Some(&ds.hash));
     let mut sim = Sim::new(nodes(5), vec![current, oldest, excess, node2], &spec);
     sim.now = at(now);
-    (sim, ds.hash.clone())
+    (sim, ds.hash.to_string())
 }
 
 fn deleted_names(sim: &Sim, before: &BTreeSet<String>) -> BTreeSet<String> {
@@ -1094,7 +1094,7 @@ fn paused_rolls_nothing_but_manage_still_runs() {
 fn node_selector_canary_updates_only_matching_nodes() {
     let mut all = nodes(6);
     for n in &mut all[1..3] {
-        n.labels.insert("canary".to_string(), "true".to_string());
+        n.labels.insert("canary", "true");
     }
     let spec = DsSpec::new();
     let mut sim = Sim::new(all, vec![], &spec);
@@ -1115,7 +1115,7 @@ fn node_selector_canary_updates_only_matching_nodes() {
 fn node_selector_canary_with_surge_and_partition() {
     let mut all = nodes(6);
     for n in &mut all {
-        n.labels.insert("canary".to_string(), "true".to_string());
+        n.labels.insert("canary", "true");
     }
     all[0].labels.clear();
     let spec = DsSpec::new();

@@ -124,9 +124,9 @@ fn simple_daemon_set(strategy: Strategy) -> Arc<CompiledDaemonSet> {
 /// upstream newNode: Ready, no taints.
 fn node(name: &str, node_labels: &[(&str, &str)]) -> Node {
     Node {
-        name: name.to_string(),
+        name: name.into(),
         resource_version: "1".to_string(),
-        labels: labels(node_labels),
+        labels: labels(node_labels).into(),
         conditions: [("Ready".to_string(), "True".to_string())].into(),
         ..Node::default()
     }
@@ -169,19 +169,21 @@ fn pod(name: &str, node: &str, pod_labels: &[(&str, &str)], owner: Owner) -> Pod
         Owner::Orphan | Owner::Kube => {}
     }
     Pod {
-        namespace: NS.to_string(),
+        namespace: NS.into(),
         name: name.to_string(),
         uid: format!("uid-{name}"),
         resource_version: "1".to_string(),
-        node_name: node.to_string(),
-        labels: l,
+        node_name: node.into(),
+        labels: l.into(),
         phase: PodPhase::Running,
         created_at: Some(t0()),
-        controller: (owner == Owner::Kube).then(|| ControllerRef {
-            api_version: "apps/v1".to_string(),
-            kind: "ReplicaSet".to_string(),
-            name: "rs".to_string(),
-            uid: "uid-rs".to_string(),
+        controller: (owner == Owner::Kube).then(|| {
+            Box::new(ControllerRef {
+                api_version: "apps/v1".to_string(),
+                kind: "ReplicaSet".to_string(),
+                name: "rs".to_string(),
+                uid: "uid-rs".to_string(),
+            })
         }),
         ..Pod::default()
     }
@@ -727,7 +729,7 @@ fn s41_delete_unscheduled_pod_for_not_existing_node() {
     for strategy in STRATEGIES {
         let ds = simple_daemon_set(strategy);
         let unscheduled = Pod {
-            target_node: "node-2".to_string(),
+            target_node: "node-2".into(),
             phase: PodPhase::Pending,
             ..pod("pod1-node-2", "", SIMPLE_DAEMON_SET_LABEL, Owner::This)
         };
@@ -772,7 +774,7 @@ fn s42_get_nodes_to_daemon_pods() {
         pod("orphan-not-matching", "node-0", SIMPLE_DAEMON_SET_LABEL2, Owner::Orphan),
         pod("owned-by-other-ds", "node-0", l1, Owner::Other),
         pod("owned-by-kubernetes", "node-0", l1, Owner::Kube),
-        Pod { namespace: "other-ns".to_string(), ..pod("other-namespace", "node-0", l1, Owner::This) },
+        Pod { namespace: "other-ns".into(), ..pod("other-namespace", "node-0", l1, Owner::This) },
         Pod {
             phase: PodPhase::Succeeded,
             deletion_timestamp: Some(t0()),
@@ -882,7 +884,7 @@ impl Fleet {
     fn new(nodes: Vec<Node>, pods: Vec<Pod>, dss: Vec<Arc<CompiledDaemonSet>>) -> Fleet {
         let cluster = Cluster::new(nodes, pods);
         let mut env = Env::new();
-        env.live.extend(dss.iter().map(|d| d.uid.clone()));
+        env.live.extend(dss.iter().map(|d| d.uid.to_string()));
         let planners = dss.iter().map(|d| Planner::new(Arc::clone(d), &cluster.view, &env.ctx())).collect();
         Fleet { cluster, dss, planners, env }
     }
@@ -933,7 +935,7 @@ fn three_daemon_sets() -> Vec<Arc<CompiledDaemonSet>> {
 
 fn owned_by(mut p: Pod, uid: Option<&str>) -> Pod {
     match uid {
-        Some(uid) => p.labels.insert(OWNER_UID_LABEL.to_string(), uid.to_string()),
+        Some(uid) => p.labels.insert(OWNER_UID_LABEL, uid),
         None => p.labels.remove(OWNER_UID_LABEL),
     };
     p
@@ -968,7 +970,7 @@ fn s46_orphan_pod_events() {
         OrphanCase {
             upstream: "TestUpdatePodOrphanWithNewLabels",
             upstream_enqueued: 2,
-            before: Some(Pod { labels: labels(&[("foo2", "bar2")]), ..orphan.clone() }),
+            before: Some(Pod { labels: labels(&[("foo2", "bar2")]).into(), ..orphan.clone() }),
             after: orphan.clone(),
             want_changed: vec!["ds1", "ds2"],
         },
@@ -1036,15 +1038,15 @@ fn s47_update_node() {
     let mut fleet = Fleet::new(vec![n.clone()], vec![], vec![Arc::clone(&ds)]);
     assert!(fleet.plans()[0].creates.is_empty());
     let (_, changed) =
-        fleet.event(|c| c.view.upsert_node(Node { labels: labels(SIMPLE_NODE_LABEL), ..bumped(&n, "2") }));
+        fleet.event(|c| c.view.upsert_node(Node { labels: labels(SIMPLE_NODE_LABEL).into(), ..bumped(&n, "2") }));
     assert_eq!(changed, ["foo"], "labels gained");
     assert_eq!(fleet.plans()[0].creates, ["node-0"]);
 
     // A NoSchedule taint is removed.
-    let n = Node { taints: vec![taint("key1", "val1", "NoSchedule")], ..node("node-0", SIMPLE_NODE_LABEL) };
+    let n = Node { taints: vec![taint("key1", "val1", "NoSchedule")].into(), ..node("node-0", SIMPLE_NODE_LABEL) };
     let mut fleet = Fleet::new(vec![n.clone()], vec![], vec![Arc::clone(&ds)]);
     assert!(fleet.plans()[0].creates.is_empty());
-    let (_, changed) = fleet.event(|c| c.view.upsert_node(Node { taints: vec![], ..bumped(&n, "2") }));
+    let (_, changed) = fleet.event(|c| c.view.upsert_node(Node { taints: Default::default(), ..bumped(&n, "2") }));
     assert_eq!(changed, ["foo"], "taint removed");
     assert_eq!(fleet.plans()[0].creates, ["node-0"]);
 
@@ -1068,7 +1070,7 @@ fn s48_delete_no_daemon_pod() {
         pod("kube-owned", "node-0", l1, Owner::Kube),
         pod("other-ds", "node-0", l1, Owner::Other),
         pod("orphan-not-matching", "node-1", &[("app", "web")], Owner::Orphan),
-        Pod { node_name: String::new(), ..pod("unscheduled-no-target", "", l1, Owner::This) },
+        Pod { node_name: Default::default(), ..pod("unscheduled-no-target", "", l1, Owner::This) },
     ];
     for victim in &others {
         let mut fleet = Fleet::new(nodes(2), others.clone(), vec![simple_daemon_set(Strategy::RollingUpdate)]);
@@ -1233,7 +1235,7 @@ fn s58_insufficient_capacity_node() {
     // The created pod is pinned to the node but never bound.
     let rv = cluster.next_rv();
     let mut pending = pod("small-pod", "", SIMPLE_DAEMON_SET_LABEL, Owner::This);
-    pending.target_node = "node-small".to_string();
+    pending.target_node = "node-small".into();
     pending.phase = PodPhase::Pending;
     pending.resource_version = rv;
     cluster.view.upsert_pod(pending);
@@ -1257,7 +1259,7 @@ fn s58_insufficient_capacity_node() {
 fn s79_is_pod_updated() {
     let updated_with = |current_hash: &str, pod: Pod| {
         let mut ds = (*simple_daemon_set(Strategy::OnDelete)).clone();
-        ds.hash = current_hash.to_string();
+        ds.hash = current_hash.into();
         let view = ClusterView::from_snapshot(nodes(1), vec![pod]);
         Env::new().sync(&Arc::new(ds), &view).status.updated_number_scheduled
     };

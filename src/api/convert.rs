@@ -34,7 +34,10 @@ fn required(field: &str, value: &str) -> Result<(), Status> {
 }
 
 fn host_ports(ports: Vec<pb::HostPort>) -> Vec<HostPort> {
-    ports.into_iter().map(|p| HostPort { port: p.port, protocol: p.protocol, host_ip: p.host_ip }).collect()
+    ports
+        .into_iter()
+        .map(|p| HostPort { port: p.port, protocol: p.protocol.into(), host_ip: p.host_ip.into() })
+        .collect()
 }
 
 fn resources(r: Option<pb::Resources>) -> Resources {
@@ -62,10 +65,10 @@ pub fn node(field: &str, n: Option<pb::Node>) -> Result<Node, Status> {
     }
     let other = n.other_pods.unwrap_or_default();
     Ok(Node {
-        name: n.name,
+        name: n.name.into(),
         resource_version: n.resource_version,
         labels: n.labels.into_iter().collect(),
-        taints,
+        taints: taints.into(),
         unschedulable: n.unschedulable,
         conditions: n.conditions.into_iter().map(|c| (c.r#type, c.status)).collect(),
         allocatable: resources(n.allocatable),
@@ -98,13 +101,13 @@ pub fn pod(field: &str, p: Option<pb::Pod>) -> Result<Pod, Status> {
         ready_since: from_timestamp(&format!("{field}.ready_since"), p.ready_since)?,
         created_at: from_timestamp(&format!("{field}.created_at"), p.created_at)?,
         deletion_timestamp: from_timestamp(&format!("{field}.deletion_timestamp"), p.deletion_timestamp)?,
-        namespace: p.namespace,
+        namespace: p.namespace.into(),
         name: p.name,
         uid: p.uid,
         resource_version: p.resource_version,
-        node_name: p.node_name,
-        target_node: p.target_node,
-        labels,
+        node_name: p.node_name.into(),
+        target_node: p.target_node.into(),
+        labels: labels.into(),
         phase,
         ready: p.ready,
         demand: {
@@ -115,12 +118,10 @@ pub fn pod(field: &str, p: Option<pb::Pod>) -> Result<Pod, Status> {
                 host_ports: host_ports(p.host_ports),
             }
         },
-        controller: p.controller.filter(|c| !c.uid.is_empty()).map(|c| ControllerRef {
-            api_version: c.api_version,
-            kind: c.kind,
-            name: c.name,
-            uid: c.uid,
-        }),
+        controller: p
+            .controller
+            .filter(|c| !c.uid.is_empty())
+            .map(|c| Box::new(ControllerRef { api_version: c.api_version, kind: c.kind, name: c.name, uid: c.uid })),
     })
 }
 

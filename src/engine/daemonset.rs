@@ -4,11 +4,13 @@ use k8s_openapi::api::apps::v1::DaemonSetSpec;
 use k8s_openapi::api::core::v1::PodTemplateSpec;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 
+use super::atom::Atom;
 use super::fit::PodDemand;
-use super::model::{Labels, Pod};
+use super::label_set::LabelSet;
+use super::model::{OWNER_UID_LABEL, Pod, REVISION_HASH_LABEL};
 use super::placement::PlacementPolicy;
+use super::pod_selector::PodSelector;
 use super::rolling_update::RolloutOptions;
-use super::selector::label_selector_matches;
 use super::validation::scaled_value;
 
 /// upstream util.AllowsSurge: RollingUpdate whose maxSurge resolves above 0 against a single node.
@@ -28,12 +30,13 @@ fn allows_surge(spec: &DaemonSetSpec) -> bool {
 /// Everything the engine needs of one DaemonSet, built once per version and reused for every node.
 #[derive(Clone, Debug)]
 pub struct CompiledDaemonSet {
-    pub uid: String,
-    pub namespace: String,
+    /// Interned, like `namespace` and `hash`, so a pod's labels and namespace compare by pointer.
+    pub uid: Atom,
+    pub namespace: Atom,
     pub name: String,
     pub generation: i64,
-    /// controller-revision-hash of the current revision.
-    pub hash: String,
+    /// controller-revision-hash of the current revision; interned, so a pod's hash label compares by pointer.
+    pub hash: Atom,
     pub min_ready_seconds: i32,
     pub selector: LabelSelector,
     pub template: PodTemplateSpec,
@@ -47,17 +50,23 @@ pub struct CompiledDaemonSet {
     pub revision_history_limit: i32,
     /// How old pods are replaced: the spec's updateStrategy plus daemonplane's rollout settings.
     pub rollout: RolloutOptions,
+    /// `selector` compiled against interned labels.
+    pod_selector: PodSelector,
+    /// The owner uid and revision hash label keys, held here so reading them from a pod's labels takes no
+    /// lazy static's check.
+    owner_uid_key: Atom,
+    revision_hash_key: Atom,
 }
 
 impl CompiledDaemonSet {
     /// `spec` must be defaulted and validated.
     pub fn new(uid: &str, namespace: &str, name: &str, generation: i64, spec: &DaemonSetSpec, hash: &str) -> Self {
         CompiledDaemonSet {
-            uid: uid.to_string(),
-            namespace: namespace.to_string(),
+            uid: Atom::new(uid),
+            namespace: Atom::new(namespace),
             name: name.to_string(),
             generation,
-            hash: hash.to_string(),
+            hash: Atom::new(hash),
             min_ready_seconds: spec.min_ready_seconds.unwrap_or(0),
             selector: spec.selector.clone(),
             template: spec.template.clone(),
@@ -67,23 +76,32 @@ impl CompiledDaemonSet {
             allows_surge: allows_surge(spec),
             revision_history_limit: spec.revision_history_limit.unwrap_or(10).max(0),
             rollout: RolloutOptions::from_spec(spec),
+            pod_selector: PodSelector::new(&spec.selector),
+            owner_uid_key: Atom::new(OWNER_UID_LABEL),
+            revision_hash_key: Atom::new(REVISION_HASH_LABEL),
         }
     }
 
+    /// The pod's controller-revision-hash label.
+    #[inline]
+    pub fn revision_hash_of<'p>(&self, pod: &'p Pod) -> Option<&'p Atom> {
+        pod.labels.get_atom(&self.revision_hash_key)
+    }
+
     /// The selector matches these labels.
-    pub fn selects(&self, labels: &Labels) -> bool {
-        label_selector_matches(&self.selector, labels)
+    pub fn selects(&self, labels: &LabelSet) -> bool {
+        self.pod_selector.matches(labels)
     }
 
     /// ControllerRef-manager claim (reference 2.2) in the fleet world: a daemonplane pod in the DaemonSet's
     /// namespace that no Kubernetes controller owns, whose labels match, and that is ours or an orphan (its
     /// owner uid names no live DaemonSet). Ours with non-matching labels is released, i.e. not claimed.
     pub fn claims(&self, pod: &Pod, is_live_owner: impl Fn(&str) -> bool) -> bool {
-        if pod.namespace != self.namespace || pod.controller.is_some() || !self.selects(&pod.labels) {
+        if !pod.namespace.is(&self.namespace) || pod.controller.is_some() || !self.selects(&pod.labels) {
             return false;
         }
-        match pod.owner_uid() {
-            Some(uid) if uid == self.uid => true,
+        match pod.labels.get_atom(&self.owner_uid_key) {
+            Some(uid) if uid.is(&self.uid) => true,
             Some(uid) => !is_live_owner(uid),
             None => true,
         }

@@ -146,7 +146,7 @@ fn node_report(ds: &CompiledDaemonSet, slot: &Slot, plan: &Plan, ctx: &ManageCon
         }
     };
     let actions = planned_actions(plan).into_iter().filter(|a| a.node == node.name).collect();
-    Some(NodeReport { node: node.name.clone(), placement, reasons, verdict, pods, actions })
+    Some(NodeReport { node: node.name.to_string(), placement, reasons, verdict, pods, actions })
 }
 
 /// Explains one node of a cluster; None when the view has no such node.
@@ -200,7 +200,7 @@ pub fn report_cluster(
         let Some(node) = &slot.node else { continue };
         let placement = ds.policy.evaluate(node);
         if placement.should_run {
-            report.run_nodes.push(node.name.clone());
+            report.run_nodes.push(node.name.to_string());
         }
         let needs_report = include_all_nodes || !placement.should_run || !predict_fit(ds, node, slot).runs();
         if !needs_report {

@@ -20,6 +20,7 @@ use std::fmt;
 use k8s_openapi::api::core::v1::{Container, PodSpec};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 
+use super::atom::Atom;
 use super::model::{HostPort, Node, Resources};
 
 /// `v1.ResourceCPU`.
@@ -173,8 +174,8 @@ impl PodDemand {
             }
             host_ports.push(HostPort {
                 port: host_port,
-                protocol: non_empty_or(port.protocol.as_deref(), PROTOCOL_TCP).to_owned(),
-                host_ip: non_empty_or(port.host_ip.as_deref(), BIND_ALL_HOST_IP).to_owned(),
+                protocol: Atom::new(non_empty_or(port.protocol.as_deref(), PROTOCOL_TCP)),
+                host_ip: Atom::new(non_empty_or(port.host_ip.as_deref(), BIND_ALL_HOST_IP)),
             });
         }
         host_ports.sort();
@@ -254,7 +255,8 @@ fn ports_conflict(want: &HostPort, used: &HostPort) -> bool {
     let binds_all = |ip: &str| ip.is_empty() || ip == BIND_ALL_HOST_IP;
     want.port > 0
         && want.port == used.port
-        && non_empty_or(Some(&want.protocol), PROTOCOL_TCP) == non_empty_or(Some(&used.protocol), PROTOCOL_TCP)
+        && non_empty_or(Some(want.protocol.as_str()), PROTOCOL_TCP)
+            == non_empty_or(Some(used.protocol.as_str()), PROTOCOL_TCP)
         && (binds_all(&want.host_ip) || binds_all(&used.host_ip) || want.host_ip == used.host_ip)
 }
 
@@ -301,7 +303,7 @@ pub fn predict(demand: &PodDemand, node: &Node, also_placed: &[&PodDemand]) -> F
         if in_use {
             reasons.push(PendReason::HostPortConflict {
                 port: want.port,
-                protocol: non_empty_or(Some(&want.protocol), PROTOCOL_TCP).to_owned(),
+                protocol: non_empty_or(Some(want.protocol.as_str()), PROTOCOL_TCP).to_owned(),
             });
         }
     }

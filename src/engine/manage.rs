@@ -69,7 +69,7 @@ pub struct PodDeletion {
 impl PodDeletion {
     fn of(pod: &Pod, reason: DeleteReason) -> Self {
         PodDeletion {
-            namespace: pod.namespace.clone(),
+            namespace: pod.namespace.to_string(),
             name: pod.name.clone(),
             uid: pod.uid.clone(),
             node: pod.target_node_name().unwrap_or_default().to_string(),
@@ -180,12 +180,17 @@ pub type ClaimedPods<'v> = SmallVec<[&'v Pod; 2]>;
 /// upstream getNodesToDaemonPods for one node: the pods the DaemonSet claims, minus terminal pods that are
 /// already being deleted, in upstream's order.
 pub fn claimed_pods<'v>(ds: &CompiledDaemonSet, slot: &'v Slot, live_owner_uids: &HashSet<String>) -> ClaimedPods<'v> {
-    let mut pods: ClaimedPods<'v> = slot
-        .pods
-        .iter()
-        .filter(|p| !(p.phase.is_terminal() && p.is_terminating()))
-        .filter(|p| ds.claims(p, |uid| live_owner_uids.contains(uid)))
-        .collect();
+    let keep =
+        |p: &&Pod| !(p.phase.is_terminal() && p.is_terminating()) && ds.claims(p, |uid| live_owner_uids.contains(uid));
+    // The usual case, one pod, without the iterator machinery.
+    if let [only] = slot.pods.as_slice() {
+        let mut pods = ClaimedPods::new();
+        if keep(&only) {
+            pods.push(only);
+        }
+        return pods;
+    }
+    let mut pods: ClaimedPods<'v> = slot.pods.iter().filter(keep).collect();
     if pods.len() > 1 {
         pods.sort_by(|a, b| pod_order(a, b));
     }
@@ -207,14 +212,18 @@ struct Evaluation {
 fn evaluate(ds: &CompiledDaemonSet, slot: &Slot, ctx: &ManageContext<'_>, cached: Option<Placement>) -> Evaluation {
     let mut ev =
         Evaluation { outcome: NodeOutcome::default(), deletes: Vec::new(), wake_at: None, old_hashes: Vec::new() };
-    if slot.name.is_empty() {
+    // A free slot has neither; its name is not read, which would cost a cache miss per node.
+    if slot.node.is_none() && slot.pods.is_empty() {
         return ev;
     }
     let pods = if slot.pods.is_empty() { ClaimedPods::new() } else { claimed_pods(ds, slot, ctx.live_owner_uids) };
     // Which revisions run here: what revision history may not prune, and what ListRevisions reports.
-    for pod in &pods {
-        match pod.revision_hash() {
-            Some(h) if h == ds.hash => ev.outcome.set(NodeOutcome::RUNS_CURRENT, true),
+    let mut first_is_current = false;
+    for (i, pod) in pods.iter().enumerate() {
+        let hash = ds.revision_hash_of(pod);
+        first_is_current |= i == 0 && hash.is_some_and(|h| h.is(&ds.hash));
+        match hash {
+            Some(h) if h.is(&ds.hash) => ev.outcome.set(NodeOutcome::RUNS_CURRENT, true),
             Some(h) if !ev.old_hashes.iter().any(|o| o == h) => ev.old_hashes.push(h.to_string()),
             _ => {}
         }
@@ -233,7 +242,7 @@ fn evaluate(ds: &CompiledDaemonSet, slot: &Slot, ctx: &ManageContext<'_>, cached
     if placement.should_run && pods.is_empty() {
         ev.outcome.set(NodeOutcome::CREATE, true);
     } else if placement.should_continue_running {
-        let mut running: Vec<&Pod> = Vec::new();
+        let mut running = ClaimedPods::new();
         for pod in pods.iter().filter(|p| !p.is_terminating()) {
             match pod.phase {
                 PodPhase::Failed => ev.deletes.push(PodDeletion::of(pod, DeleteReason::Failed)),
@@ -271,7 +280,7 @@ fn evaluate(ds: &CompiledDaemonSet, slot: &Slot, ctx: &ManageContext<'_>, cached
                 ev.wake_at = Some(ev.wake_at.map_or(at, |w| w.min(at)));
             }
         }
-        o.set(NodeOutcome::UPDATED, !ds.hash.is_empty() && first.revision_hash() == Some(ds.hash.as_str()));
+        o.set(NodeOutcome::UPDATED, !ds.hash.is_empty() && first_is_current);
     }
     // Settled: the node's only pod is available and of the current revision; a rolling update only counts it.
     let settled = placement.should_run
@@ -369,7 +378,18 @@ impl Planner {
         };
         for (id, slot) in view.slots().iter().enumerate() {
             planner.placed_at[id] = slot.node_version;
-            planner.store(id as SlotId, evaluate(&planner.ds, slot, ctx, None));
+            let ev = evaluate(&planner.ds, slot, ctx, None);
+            planner.store_first(id as SlotId, ev);
+        }
+        // Status and the nodes running the current revision, summed in one tight pass rather than per store.
+        let mut runs_current = 0;
+        for outcome in &planner.outcomes {
+            outcome.count(&mut planner.status, 1);
+            runs_current += i32::from(outcome.has(NodeOutcome::RUNS_CURRENT));
+        }
+        if runs_current != 0 {
+            let hash = planner.ds.hash.clone();
+            bump(&mut planner.usage, &hash, runs_current);
         }
         planner
     }
@@ -402,6 +422,30 @@ impl Planner {
         }
     }
 
+    /// Stores a slot's first evaluation: nothing to undo; status and the current revision's usage are left to
+    /// the caller, which sums them over all slots at once.
+    fn store_first(&mut self, id: SlotId, ev: Evaluation) {
+        let i = id as usize;
+        self.outcomes[i] = ev.outcome;
+        if !ev.old_hashes.is_empty() {
+            for hash in &ev.old_hashes {
+                bump(&mut self.usage, hash, 1);
+            }
+            self.old_hashes.insert(id, ev.old_hashes);
+        }
+        if ev.outcome.wants_create() {
+            self.creates[i / 64] |= 1u64 << (i % 64);
+        }
+        if !ev.deletes.is_empty() {
+            self.deletes.insert(id, ev.deletes);
+        }
+        if let Some(at) = ev.wake_at {
+            self.wakes.insert((at, id));
+            self.wake_of.insert(id, at);
+        }
+    }
+
+    /// Replaces a slot's evaluation, undoing the old one's share of status and usage.
     fn store(&mut self, id: SlotId, ev: Evaluation) {
         let i = id as usize;
         let old = std::mem::replace(&mut self.outcomes[i], ev.outcome);
@@ -474,11 +518,11 @@ impl Planner {
                 let id = w * 64 + bits.trailing_zeros() as usize;
                 bits &= bits - 1;
                 let name = &view.slot(id as SlotId).name;
-                if !ctx.creating_nodes.contains(name) {
+                if !ctx.creating_nodes.contains(name.as_str()) {
                     if plan.creates.len() == ctx.burst {
                         break 'creates;
                     }
-                    plan.creates.push(name.clone());
+                    plan.creates.push(name.to_string());
                 }
             }
         }

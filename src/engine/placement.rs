@@ -7,15 +7,20 @@
 //!
 //! A [`PlacementPolicy`] compiles a pod template once (selectors parsed, Gt/Lt values parsed, value lists sorted,
 //! default tolerations merged) so that [`PlacementPolicy::evaluate`] runs over thousands of nodes without
-//! allocating. Per node it resolves the label keys it needs in one pass over the node's labels and finds
-//! tolerations by key fingerprint, which avoids most string comparisons. Only labels, name and taints of a node are read: node conditions, `spec.unschedulable`,
-//! resources and host ports are left to the scheduler, exactly as upstream does since v1.12.
+//! allocating. Node labels and taints and the policy's keys and values are interned ([`Atom`]), so every
+//! comparison is a pointer compare; per node the label keys it needs are resolved in one pass. Only labels,
+//! name and taints of a node are read: node conditions, `spec.unschedulable`, resources and host ports are
+//! left to the scheduler, exactly as upstream does since v1.12.
 
 use k8s_openapi::api::core::v1::{
     Affinity, NodeSelector, NodeSelectorRequirement, NodeSelectorTerm, PodSpec, PodTemplateSpec, Taint, Toleration,
 };
 
-use super::model::{Labels, Node};
+use super::atom::Atom;
+use super::atom_set::AtomSet;
+use super::label_set::LabelSet;
+use super::model::Node;
+use super::taint::{NO_EXECUTE, NO_SCHEDULE, NodeTaint};
 
 /// `metav1.ObjectNameField`: the only field key `matchFields` is meant to use.
 pub const OBJECT_NAME_FIELD: &str = "metadata.name";
@@ -126,120 +131,33 @@ fn render_taint(taint: &Taint) -> String {
 // Fast key lookups
 // ---------------------------------------------------------------------------------------------------------
 
-/// A cheap fingerprint of a label key, label value or taint key: its length mixed with its last eight bytes.
-/// Keys that share a long prefix (`node.kubernetes.io/...`, `topology.kubernetes.io/...`) still differ here,
-/// so a lookup compares integers and calls `memcmp` only on a probable hit.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct KeyPrint(u64);
-
-impl KeyPrint {
-    fn of(s: &str) -> KeyPrint {
-        let b = s.as_bytes();
-        let n = b.len();
-        // Branch on length only; every load is fixed-size, so no loop and no memcpy call.
-        let tail = if let Some(last) = b.last_chunk::<8>() {
-            u64::from_le_bytes(*last)
-        } else if let (Some(first), Some(last)) = (b.first_chunk::<4>(), b.last_chunk::<4>()) {
-            // 4..=7 bytes: two overlapping 4-byte windows cover every byte.
-            u64::from(u32::from_le_bytes(*first)) | (u64::from(u32::from_le_bytes(*last)) << 32)
-        } else if n > 0 {
-            // 1..=3 bytes: first, middle and last byte cover every byte.
-            u64::from(b[0]) | (u64::from(b[n / 2]) << 8) | (u64::from(b[n - 1]) << 16)
-        } else {
-            0
-        };
-        KeyPrint(tail ^ (n as u64).rotate_right(16))
-    }
-}
-
-/// Whether two strings with equal fingerprints are equal. The fingerprint already fixes the last eight bytes
-/// (given equal lengths) and encodes shorter strings completely, so only the bytes before the last eight
-/// are compared, eight at a time and inline (no `memcmp` call).
-fn eq_given_print(a: &str, b: &str) -> bool {
-    let (a, b) = (a.as_bytes(), b.as_bytes());
-    // Strings of 8+ bytes: ceil((len - 8) / 8) leading chunks cover everything before the tail, and never
-    // exceed the len / 8 exact chunks available. Shorter strings need no chunk at all.
-    let chunks = a.len().saturating_sub(8).div_ceil(8);
-    a.len() == b.len() && a.chunks_exact(8).zip(b.chunks_exact(8)).take(chunks).all(|(x, y)| x == y)
-}
-
-/// A small set of strings with their fingerprints kept in a separate contiguous array, so a miss costs a
-/// few integer compares. Indexes are stable (insertion order), which lets requirements refer to slots.
-#[derive(Clone, Debug, Default)]
-struct StrSet {
-    prints: Vec<KeyPrint>,
-    strings: Vec<String>,
-    /// Bit `min(len, 127)` is set for every member length: most misses stop at this one test.
-    lengths: u128,
-}
-
-impl StrSet {
-    /// A set of the distinct `items`, in sorted order (deterministic).
-    fn sorted<'a>(items: impl IntoIterator<Item = &'a String>) -> StrSet {
-        let mut strings: Vec<&String> = items.into_iter().collect();
-        strings.sort_unstable();
-        strings.dedup();
-        let mut set = StrSet::default();
-        for s in strings {
-            set.intern(s);
-        }
-        set
-    }
-
-    /// The index of `s`, appending it when new.
-    fn intern(&mut self, s: &str) -> usize {
-        if let Some(index) = self.find(s) {
-            return index;
-        }
-        self.prints.push(KeyPrint::of(s));
-        self.strings.push(s.to_owned());
-        self.lengths |= Self::length_bit(s);
-        self.strings.len() - 1
-    }
-
-    fn length_bit(s: &str) -> u128 {
-        1 << s.len().min(127)
-    }
-
-    fn len(&self) -> usize {
-        self.strings.len()
-    }
-
-    fn find(&self, s: &str) -> Option<usize> {
-        if self.lengths & Self::length_bit(s) == 0 {
-            return None;
-        }
-        let print = KeyPrint::of(s);
-        // A fingerprint can collide, so a hit is confirmed on the string (and a false one skipped).
-        self.prints.iter().zip(&self.strings).position(|(p, member)| *p == print && eq_given_print(member, s))
-    }
-
-    fn contains(&self, s: &str) -> bool {
-        self.find(s).is_some()
-    }
-}
-
 /// How many distinct label keys [`LabelView`] resolves in one pass; keys beyond this (rare) fall back to
-/// `BTreeMap::get`. Sized so the table stays a few cache lines on the stack.
-const LABEL_TABLE_SLOTS: usize = 16;
+/// [`LabelSet::get_atom`]. Sized so the table stays a few cache lines on the stack.
+const LABEL_TABLE_SLOTS: usize = 8;
 
 /// The node label values a policy needs, resolved in one pass over the node's labels instead of one
-/// `BTreeMap::get` (several full string comparisons each) per requirement. Lives on the stack.
+/// lookup per requirement. The positions are packed into one integer, a byte per key slot, so building the
+/// view stays in registers (byte stores read back as a whole stall the CPU).
 struct LabelView<'a> {
-    labels: &'a Labels,
-    values: [Option<&'a str>; LABEL_TABLE_SLOTS],
+    labels: &'a LabelSet,
+    /// Byte `slot`: 1 + the position of that key's label in `labels`, 0 when the node lacks it.
+    at: u64,
 }
 
+/// Nodes with more labels than a byte can index take the fallback lookup for every key.
+const MAX_INDEXED_LABELS: usize = u8::MAX as usize;
+
 impl<'a> LabelView<'a> {
-    fn new(keys: &StrSet, labels: &'a Labels) -> Self {
-        let mut values = [None; LABEL_TABLE_SLOTS];
+    #[inline(always)]
+    fn new(keys: &AtomSet, labels: &'a LabelSet) -> Self {
+        let mut at = 0u64;
         let mut missing = keys.len().min(LABEL_TABLE_SLOTS);
-        if missing > 0 {
-            for (key, value) in labels {
+        if missing > 0 && labels.len() < MAX_INDEXED_LABELS {
+            for (position, (key, _)) in labels.iter().enumerate() {
                 if let Some(slot) = keys.find(key)
-                    && let Some(entry) = values.get_mut(slot)
+                    && slot < LABEL_TABLE_SLOTS
                 {
-                    *entry = Some(value.as_str());
+                    at |= (position as u64 + 1) << (slot * 8);
                     missing -= 1;
                     if missing == 0 {
                         break;
@@ -247,14 +165,18 @@ impl<'a> LabelView<'a> {
                 }
             }
         }
-        LabelView { labels, values }
+        LabelView { labels, at }
     }
 
     /// The value of the label in `slot` (whose key is `key`), `None` when the node lacks it.
-    fn get(&self, slot: usize, key: &str) -> Option<&'a str> {
-        match self.values.get(slot) {
-            Some(value) => *value,
-            None => self.labels.get(key).map(String::as_str),
+    #[inline(always)]
+    fn get(&self, slot: usize, key: &Atom) -> Option<&'a Atom> {
+        if slot >= LABEL_TABLE_SLOTS || self.labels.len() >= MAX_INDEXED_LABELS {
+            return self.labels.get_atom(key);
+        }
+        match (self.at >> (slot * 8)) as u8 {
+            0 => None,
+            position => self.labels.value_at(usize::from(position) - 1),
         }
     }
 }
@@ -267,9 +189,9 @@ impl<'a> LabelView<'a> {
 #[derive(Clone, Debug)]
 enum LabelOp {
     /// The distinct values.
-    In(StrSet),
+    In(AtomSet),
     /// The distinct values.
-    NotIn(StrSet),
+    NotIn(AtomSet),
     Exists,
     DoesNotExist,
     /// The single value, parsed once.
@@ -283,7 +205,7 @@ enum LabelOp {
 struct LabelRequirement {
     /// Index of the key in the policy's label keys (a [`LabelView`] slot).
     slot: usize,
-    key: String,
+    key: Atom,
     op: LabelOp,
 }
 
@@ -298,8 +220,8 @@ impl LabelRequirement {
             LabelOp::Exists => value.is_some(),
             LabelOp::DoesNotExist => value.is_none(),
             // Missing or non-integer labels never satisfy Gt/Lt; the comparison is strict.
-            LabelOp::Gt(bound) => value.and_then(parse_int64).is_some_and(|v| v > *bound),
-            LabelOp::Lt(bound) => value.and_then(parse_int64).is_some_and(|v| v < *bound),
+            LabelOp::Gt(bound) => value.and_then(|v| parse_int64(v)).is_some_and(|v| v > *bound),
+            LabelOp::Lt(bound) => value.and_then(|v| parse_int64(v)).is_some_and(|v| v < *bound),
         }
     }
 }
@@ -314,19 +236,19 @@ fn parse_int64(s: &str) -> Option<i64> {
 #[derive(Clone, Debug)]
 enum FieldRequirement {
     /// `metadata.name In [v]` (`fields.OneTermEqualSelector`).
-    NameIn(String),
+    NameIn(Atom),
     /// `metadata.name NotIn [v]` (`fields.OneTermNotEqualSelector`).
-    NameNotIn(String),
+    NameNotIn(Atom),
     /// Any other field key: the node's field set only holds `metadata.name`, so upstream reads the key as ""
     /// and the outcome is fixed at compile time (`In [""]` and `NotIn [x != ""]` match, the rest do not).
     Constant(bool),
 }
 
 impl FieldRequirement {
-    fn matches(&self, node_name: &str) -> bool {
+    fn matches(&self, node_name: &Atom) -> bool {
         match self {
-            FieldRequirement::NameIn(want) => node_name == want,
-            FieldRequirement::NameNotIn(want) => node_name != want,
+            FieldRequirement::NameIn(want) => node_name.is(want),
+            FieldRequirement::NameNotIn(want) => !node_name.is(want),
             FieldRequirement::Constant(result) => *result,
         }
     }
@@ -341,19 +263,22 @@ struct CompiledTerm {
 
 impl CompiledTerm {
     /// `nodeSelectorTerm.match`: matchExpressions AND matchFields.
-    fn matches(&self, node_name: &str, labels: &LabelView<'_>) -> bool {
-        // Fields first: a name comparison is cheaper than a label check. Upstream skips matchFields
-        // entirely when the node has no fields, i.e. an empty name.
-        if !node_name.is_empty() && !self.fields.iter().all(|f| f.matches(node_name)) {
-            return false;
-        }
-        self.labels.iter().all(|r| r.matches(labels))
+    fn matches(&self, node_name: &Atom, labels: &LabelView<'_>) -> bool {
+        // Fields first: a name comparison is cheaper than a label check.
+        self.fields_match(node_name) && self.labels.iter().all(|r| r.matches(labels))
+    }
+
+    /// matchFields. Upstream skips them entirely when the node has no fields, i.e. an empty name (read last:
+    /// it costs a cache miss).
+    #[inline]
+    fn fields_match(&self, node_name: &Atom) -> bool {
+        self.fields.is_empty() || node_name.is_empty() || self.fields.iter().all(|f| f.matches(node_name))
     }
 }
 
 /// `newNodeSelectorTerm`; `None` for an empty term (matches nothing) or a term with a parse error
 /// (`LazyErrorNodeSelector` skips it), so only terms that can match are kept.
-fn compile_term(term: &NodeSelectorTerm, keys: &mut StrSet) -> Option<CompiledTerm> {
+fn compile_term(term: &NodeSelectorTerm, keys: &mut AtomSet) -> Option<CompiledTerm> {
     let expressions = term.match_expressions.as_deref().unwrap_or_default();
     let fields = term.match_fields.as_deref().unwrap_or_default();
     if expressions.is_empty() && fields.is_empty() {
@@ -375,7 +300,7 @@ fn compile_label_requirement(req: &NodeSelectorRequirement) -> Option<LabelRequi
     if !is_label_key(&req.key) || !values.iter().all(|v| is_label_value(v)) {
         return None;
     }
-    let sorted = || StrSet::sorted(values);
+    let sorted = || AtomSet::sorted(values);
     let single_int = || match values {
         [only] => parse_int64(only),
         _ => None,
@@ -390,7 +315,7 @@ fn compile_label_requirement(req: &NodeSelectorRequirement) -> Option<LabelRequi
         // Wrong value count for the operator, or an unsupported operator.
         _ => return None,
     };
-    Some(LabelRequirement { slot: 0, key: req.key.clone(), op })
+    Some(LabelRequirement { slot: 0, key: Atom::new(&req.key), op })
 }
 
 /// `nodeSelectorRequirementsAsFieldSelector`: only In/NotIn, exactly one value, key not validated.
@@ -404,7 +329,8 @@ fn compile_field_requirement(req: &NodeSelectorRequirement) -> Option<FieldRequi
         return None;
     };
     Some(if req.key == OBJECT_NAME_FIELD {
-        if negate { FieldRequirement::NameNotIn(value.clone()) } else { FieldRequirement::NameIn(value.clone()) }
+        let value = Atom::new(value);
+        if negate { FieldRequirement::NameNotIn(value) } else { FieldRequirement::NameIn(value) }
     } else {
         FieldRequirement::Constant(value.is_empty() != negate)
     })
@@ -497,16 +423,6 @@ enum TaintEffect {
     NoExecute,
 }
 
-impl TaintEffect {
-    fn considered(effect: &str) -> Option<TaintEffect> {
-        match effect {
-            TAINT_EFFECT_NO_SCHEDULE => Some(TaintEffect::NoSchedule),
-            TAINT_EFFECT_NO_EXECUTE => Some(TaintEffect::NoExecute),
-            _ => None,
-        }
-    }
-}
-
 /// Which taint effects a toleration covers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum EffectMatch {
@@ -522,7 +438,7 @@ enum ValueMatch {
     /// `Exists`: any value.
     Any,
     /// `""`/`Equal`: exactly this value (an absent value is "").
-    Equal(String),
+    Equal(Atom),
 }
 
 /// The effect and value part of a toleration; the key is the [`TolerationTable`] index.
@@ -534,7 +450,7 @@ struct TolerationMatcher {
 
 impl TolerationMatcher {
     /// `ToleratesTaint` once the key matched.
-    fn tolerates(&self, taint: &Taint, effect: TaintEffect) -> bool {
+    fn tolerates(&self, taint: &NodeTaint, effect: TaintEffect) -> bool {
         let effect_ok = match self.effect {
             EffectMatch::All => true,
             EffectMatch::NoSchedule => effect == TaintEffect::NoSchedule,
@@ -543,7 +459,10 @@ impl TolerationMatcher {
         effect_ok
             && match &self.value {
                 ValueMatch::Any => true,
-                ValueMatch::Equal(want) => want == taint.value.as_deref().unwrap_or_default(),
+                ValueMatch::Equal(want) => match &taint.value {
+                    Some(value) => value.is(want),
+                    None => want.is_empty(),
+                },
             }
     }
 }
@@ -559,7 +478,7 @@ fn compile_toleration(t: &Toleration) -> Option<(&str, TolerationMatcher)> {
         _ => return None,
     };
     let value = match t.operator.as_deref().unwrap_or_default() {
-        "" | TOLERATION_OP_EQUAL => ValueMatch::Equal(t.value.clone().unwrap_or_default()),
+        "" | TOLERATION_OP_EQUAL => ValueMatch::Equal(Atom::new(t.value.as_deref().unwrap_or_default())),
         TOLERATION_OP_EXISTS => ValueMatch::Any,
         _ => return None,
     };
@@ -567,13 +486,13 @@ fn compile_toleration(t: &Toleration) -> Option<(&str, TolerationMatcher)> {
     Some((t.key.as_deref().unwrap_or_default(), TolerationMatcher { effect, value }))
 }
 
-/// A pod's tolerations grouped by key, so one fingerprint scan finds every toleration for a taint key.
+/// A pod's tolerations grouped by key, so one probe finds every toleration for a taint key.
 #[derive(Clone, Debug, Default)]
 struct TolerationTable {
     /// Empty-key tolerations: they apply to every taint key.
     any_key: Vec<TolerationMatcher>,
     /// Distinct non-empty keys; `by_key[i]` holds the matchers of `keys[i]`.
-    keys: StrSet,
+    keys: AtomSet,
     by_key: Vec<Vec<TolerationMatcher>>,
 }
 
@@ -598,7 +517,7 @@ impl TolerationTable {
     }
 
     /// `TolerationsTolerateTaint`.
-    fn tolerates(&self, taint: &Taint, effect: TaintEffect) -> bool {
+    fn tolerates(&self, taint: &NodeTaint, effect: TaintEffect) -> bool {
         self.any_key.iter().any(|m| m.tolerates(taint, effect))
             || self.keys.find(&taint.key).is_some_and(|i| self.by_key[i].iter().any(|m| m.tolerates(taint, effect)))
     }
@@ -612,19 +531,22 @@ impl TolerationTable {
 #[derive(Clone, Debug)]
 pub struct PlacementPolicy {
     /// `template.spec.nodeName` when non-empty.
-    node_name: Option<String>,
+    node_name: Option<Atom>,
     /// `template.spec.nodeSelector` as (slot, key, value): every key must exist with an equal value
     /// (not validated upstream).
-    node_selector: Vec<(usize, String, String)>,
+    node_selector: Vec<(usize, Atom, Atom)>,
     /// Required node affinity: `None` when absent (matches every node); otherwise the terms that can match
     /// (ORed). An empty list matches no node.
     required_terms: Option<Vec<CompiledTerm>>,
     /// Every required term as written, for [`Reason::NodeAffinityMismatch`].
     rendered_terms: Vec<String>,
     /// Every label key read by the selector and the terms; a requirement's slot indexes this list.
-    label_keys: StrSet,
+    label_keys: AtomSet,
     /// User tolerations plus the defaults, grouped by key.
     tolerations: TolerationTable,
+    /// The NoSchedule and NoExecute effects, held here so that a taint's effect is two pointer compares.
+    no_schedule: Atom,
+    no_execute: Atom,
 }
 
 impl PlacementPolicy {
@@ -632,12 +554,12 @@ impl PlacementPolicy {
     pub fn new(template: &PodTemplateSpec) -> Self {
         let empty = PodSpec::default();
         let spec = template.spec.as_ref().unwrap_or(&empty);
-        let mut keys = StrSet::default();
+        let mut keys = AtomSet::default();
 
-        let node_name = spec.node_name.clone().filter(|n| !n.is_empty());
+        let node_name = spec.node_name.as_deref().filter(|n| !n.is_empty()).map(Atom::new);
         // nodeSelector keys get the first slots: they are read for every node that passes nodeName.
         let node_selector =
-            spec.node_selector.iter().flatten().map(|(k, v)| (keys.intern(k), k.clone(), v.clone())).collect();
+            spec.node_selector.iter().flatten().map(|(k, v)| (keys.intern(k), Atom::new(k), Atom::new(v))).collect();
 
         let required = spec
             .affinity
@@ -662,13 +584,15 @@ impl PlacementPolicy {
             rendered_terms,
             label_keys: keys,
             tolerations: TolerationTable::new(&all),
+            no_schedule: NO_SCHEDULE.clone(),
+            no_execute: NO_EXECUTE.clone(),
         }
     }
 
     /// Hot path: no heap allocation per call.
     pub fn evaluate(&self, node: &Node) -> Placement {
         if let Some(want) = &self.node_name
-            && *want != node.name
+            && !want.is(&node.name)
         {
             return Placement::DO_NOT_RUN;
         }
@@ -678,7 +602,7 @@ impl PlacementPolicy {
         }
         let mut untolerated_no_schedule = false;
         for taint in &node.taints {
-            let Some(effect) = TaintEffect::considered(&taint.effect) else {
+            let Some(effect) = self.effect(&taint.effect) else {
                 continue;
             };
             if self.tolerates(taint, effect) {
@@ -702,19 +626,19 @@ impl PlacementPolicy {
         let mut should_continue_running = true;
 
         if let Some(want) = &self.node_name
-            && *want != node.name
+            && !want.is(&node.name)
         {
-            reasons.push(Reason::NodeNameMismatch { want: want.clone() });
+            reasons.push(Reason::NodeNameMismatch { want: want.to_string() });
             should_continue_running = false;
         }
         let labels = LabelView::new(&self.label_keys, &node.labels);
         for (slot, key, want) in &self.node_selector {
             let got = labels.get(*slot, key);
-            if got != Some(want.as_str()) {
+            if !got.is_some_and(|got| got.is(want)) {
                 reasons.push(Reason::NodeSelectorMismatch {
-                    key: key.clone(),
-                    want: want.clone(),
-                    got: got.map(str::to_owned),
+                    key: key.to_string(),
+                    want: want.to_string(),
+                    got: got.map(Atom::to_string),
                 });
                 should_continue_running = false;
             }
@@ -724,10 +648,10 @@ impl PlacementPolicy {
             should_continue_running = false;
         }
         for taint in &node.taints {
-            if let Some(effect) = TaintEffect::considered(&taint.effect)
+            if let Some(effect) = self.effect(&taint.effect)
                 && !self.tolerates(taint, effect)
             {
-                reasons.push(Reason::UntoleratedTaint { taint: taint.clone() });
+                reasons.push(Reason::UntoleratedTaint { taint: taint.to_k8s() });
                 if effect == TaintEffect::NoExecute {
                     should_continue_running = false;
                 }
@@ -739,13 +663,25 @@ impl PlacementPolicy {
         (placement, reasons)
     }
 
+    /// The effect of a taint if placement considers it; PreferNoSchedule and unknown effects are skipped.
+    #[inline]
+    fn effect(&self, effect: &Atom) -> Option<TaintEffect> {
+        if effect.is(&self.no_schedule) {
+            Some(TaintEffect::NoSchedule)
+        } else if effect.is(&self.no_execute) {
+            Some(TaintEffect::NoExecute)
+        } else {
+            None
+        }
+    }
+
     /// `labels.SelectorFromSet(spec.nodeSelector)`: every key present with an equal value.
     fn fits_node_selector(&self, labels: &LabelView<'_>) -> bool {
-        self.node_selector.iter().all(|(slot, key, want)| labels.get(*slot, key) == Some(want.as_str()))
+        self.node_selector.iter().all(|(slot, key, want)| labels.get(*slot, key).is_some_and(|got| got.is(want)))
     }
 
     /// Required node affinity: absent matches all; otherwise any term (ORed).
-    fn fits_required_terms(&self, node_name: &str, labels: &LabelView<'_>) -> bool {
+    fn fits_required_terms(&self, node_name: &Atom, labels: &LabelView<'_>) -> bool {
         match &self.required_terms {
             None => true,
             Some(terms) => terms.iter().any(|t| t.matches(node_name, labels)),
@@ -753,7 +689,7 @@ impl PlacementPolicy {
     }
 
     /// `TolerationsTolerateTaint` over the pod's tolerations (defaults included).
-    fn tolerates(&self, taint: &Taint, effect: TaintEffect) -> bool {
+    fn tolerates(&self, taint: &NodeTaint, effect: TaintEffect) -> bool {
         self.tolerations.tolerates(taint, effect)
     }
 }
@@ -937,15 +873,11 @@ mod tests {
     }
 
     fn node(name: &str, labels: &[(&str, &str)]) -> Node {
-        Node {
-            name: name.to_owned(),
-            labels: labels.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect(),
-            ..Node::default()
-        }
+        Node { name: name.into(), labels: labels.iter().copied().collect(), ..Node::default() }
     }
 
     fn tainted(mut n: Node, taints: Vec<Taint>) -> Node {
-        n.taints = taints;
+        n.taints = taints.into();
         n
     }
 
@@ -986,7 +918,7 @@ mod tests {
 
     /// Names of the nodes that should run a daemon pod, i.e. where one sync would create pods.
     fn should_run_on(template: &PodTemplateSpec, nodes: &[Node]) -> Vec<String> {
-        nodes.iter().filter(|n| decide(template, n).should_run).map(|n| n.name.clone()).collect()
+        nodes.iter().filter(|n| decide(template, n).should_run).map(|n| n.name.to_string()).collect()
     }
 
     // ----------------------------------------------------------------------------------------------------
@@ -1007,12 +939,13 @@ mod tests {
         let port_666 = json!({"nodeName": "port-conflict",
             "containers": [{"name": "c", "image": "foo/bar", "ports": [{"containerPort": 666, "hostPort": 666}]}]});
         let mut port_node = node("port-conflict", &[]);
-        port_node.other_pods.host_ports = vec![HostPort { port: 666, protocol: "TCP".into(), host_ip: String::new() }];
+        port_node.other_pods.host_ports =
+            vec![HostPort { port: 666, protocol: "TCP".into(), host_ip: Default::default() }];
         let port_6662 = json!({"containers": [{"name": "c", "image": "foo/bar",
             "ports": [{"containerPort": 6662, "hostPort": 6662}]}]});
         let mut port_6661_node = node("no-port-conflict", &[]);
         port_6661_node.other_pods.host_ports =
-            vec![HostPort { port: 6661, protocol: "TCP".into(), host_ip: String::new() }];
+            vec![HostPort { port: 6661, protocol: "TCP".into(), host_ip: Default::default() }];
         let dedicated_toleration =
             json!({"tolerations": [{"key": "dedicated", "value": "user1", "effect": "NoSchedule"}]});
 
@@ -1147,7 +1080,7 @@ mod tests {
         };
         let with_port_666 = {
             let mut n = base.clone();
-            n.other_pods.host_ports = vec![HostPort { port: 666, protocol: "TCP".into(), host_ip: String::new() }];
+            n.other_pods.host_ports = vec![HostPort { port: 666, protocol: "TCP".into(), host_ip: Default::default() }];
             n.other_pods.pod_count = 1;
             n
         };
@@ -2145,69 +2078,8 @@ mod tests {
     }
 
     // ----------------------------------------------------------------------------------------------------
-    // Fast lookup internals: fingerprints must never change a decision
+    // Fast lookup internals: the one-pass label view must never change a decision
     // ----------------------------------------------------------------------------------------------------
-
-    #[test]
-    fn str_set_survives_fingerprint_collisions() {
-        // Same length and same last eight bytes: identical fingerprints, different strings.
-        let a = "aaaaaaaa-shared-tail";
-        let b = "bbbbbbbb-shared-tail";
-        let c = "aaaaaaab-shared-tail";
-        assert_eq!(KeyPrint::of(a), KeyPrint::of(b));
-        let mut set = StrSet::default();
-        assert_eq!(set.intern(a), 0);
-        assert_eq!(set.intern(b), 1);
-        assert_eq!(set.intern(a), 0, "interning is idempotent");
-        assert_eq!(set.find(b), Some(1));
-        assert_eq!(set.find(c), None);
-        assert_eq!(set.find("x-shared-tail"), None);
-        // Different lengths can share a fingerprint too (the length only flips bits of the last two bytes).
-        let sixteen = "AAAAAAAAabcdefgh";
-        let seventeen = "AAAAAAAAZabcdeffh";
-        assert_eq!(KeyPrint::of(sixteen), KeyPrint::of(seventeen));
-        let mut set = StrSet::default();
-        set.intern(sixteen);
-        set.intern("another-17-bytes!");
-        assert_eq!(set.find(seventeen), None);
-        assert!(!eq_given_print(sixteen, seventeen));
-        // Differences in every 8-byte chunk before the tail are seen, for lengths 8..=40.
-        for len in 8..=40 {
-            let base = "k".repeat(len);
-            for at in 0..len - 8 {
-                let mut other = base.clone().into_bytes();
-                other[at] = b'z';
-                let other = String::from_utf8(other).unwrap();
-                assert_eq!(KeyPrint::of(&base), KeyPrint::of(&other));
-                assert!(!eq_given_print(&base, &other), "len {len}, byte {at}");
-            }
-            assert!(eq_given_print(&base, &base.clone()));
-        }
-    }
-
-    #[test]
-    fn str_set_short_and_long_strings() {
-        let members = ["", "a", "ab", "abc", "abcd", "abcde", "abcdefg", "abcdefgh", "Abcdefg"];
-        let long_a = "a".repeat(200);
-        let long_b = format!("{}b", "a".repeat(149));
-        let mut set = StrSet::default();
-        for (i, m) in members.iter().enumerate() {
-            assert_eq!(set.intern(m), i);
-        }
-        let ia = set.intern(&long_a);
-        let ib = set.intern(&long_b);
-        for (i, m) in members.iter().enumerate() {
-            assert_eq!(set.find(m), Some(i), "{m:?}");
-        }
-        assert_eq!(set.find(&long_a), Some(ia));
-        assert_eq!(set.find(&long_b), Some(ib));
-        for absent in ["b", "ba", "abd", "abce", "abcdf", "abcdefh", "bbcdefg", "abcdefgi", "aa"] {
-            assert_eq!(set.find(absent), None, "{absent:?}");
-        }
-        assert_eq!(set.find(&"a".repeat(199)), None);
-        assert!(StrSet::sorted(&["b".to_owned(), "a".to_owned(), "b".to_owned()]).contains("a"));
-        assert_eq!(StrSet::sorted(&["b".to_owned(), "a".to_owned(), "b".to_owned()]).len(), 2);
-    }
 
     #[test]
     fn more_label_keys_than_view_slots() {

@@ -485,7 +485,7 @@ fn room(n: i32, len: usize) -> usize {
 fn replacement(pod: &Pod, why: RolloutReason) -> Replacement {
     Replacement {
         deletion: PodDeletion {
-            namespace: pod.namespace.clone(),
+            namespace: pod.namespace.to_string(),
             name: pod.name.clone(),
             uid: pod.uid.clone(),
             node: pod.target_node_name().unwrap_or_default().to_string(),
@@ -552,7 +552,7 @@ fn entries<'v>(
         let should_run = node.is_some_and(|n| should_run(id as SlotId, n));
         let claimed =
             if slot.pods.is_empty() { ClaimedPods::new() } else { claimed_pods(ds, slot, ctx.live_owner_uids) };
-        let creating = ctx.creating_nodes.contains(&slot.name);
+        let creating = ctx.creating_nodes.contains(slot.name.as_str());
         if should_run || creating || !claimed.is_empty() {
             entries.push(Entry { id: id as SlotId, name: &slot.name, node, should_run, claimed, creating });
         }

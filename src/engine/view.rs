@@ -6,6 +6,7 @@
 
 use std::collections::HashMap;
 
+use super::atom::Atom;
 use super::model::{Node, Pod};
 
 /// Index of a node's slot; stable while the node or any pod targeting it exists.
@@ -14,7 +15,7 @@ pub type SlotId = u32;
 /// A node name's place in the view.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Slot {
-    pub name: String,
+    pub name: Atom,
     /// None once the node is gone while pods still target it.
     pub node: Option<Node>,
     /// Daemon pods whose target node is this one.
@@ -28,7 +29,7 @@ pub struct Slot {
 #[derive(Clone, Debug, Default)]
 pub struct ClusterView {
     slots: Vec<Slot>,
-    by_name: HashMap<String, SlotId>,
+    by_name: HashMap<Atom, SlotId>,
     free: Vec<SlotId>,
     /// Slot of each pod with a target node.
     pod_slot: HashMap<String, SlotId>,
@@ -64,6 +65,10 @@ impl ClusterView {
         nodes.sort_by(|a, b| a.name.cmp(&b.name));
         pods.sort_by(|a, b| (a.target_node_name(), &a.uid).cmp(&(b.target_node_name(), &b.uid)));
         let mut view = ClusterView::default();
+        // Exact sizes: a doubling vector of slots would hold up to twice the memory the nodes need.
+        view.slots.reserve_exact(nodes.len());
+        view.by_name.reserve(nodes.len());
+        view.pod_slot.reserve(pods.len());
         for node in nodes {
             let slot = view.slot_for(&node.name);
             view.set_node(slot, Some(node));
@@ -71,15 +76,18 @@ impl ClusterView {
         for pod in pods {
             view.insert_pod(pod);
         }
+        // Copied once more, in slot order: the nodes' and pods' allocations then follow the slots, so a planner
+        // walking every slot reads memory in order instead of in the order the snapshot arrived.
+        view.slots = view.slots.clone();
         view
     }
 
-    fn slot_for(&mut self, name: &str) -> SlotId {
+    fn slot_for(&mut self, name: &Atom) -> SlotId {
         if let Some(&id) = self.by_name.get(name) {
             return id;
         }
         self.next_node_version += 1;
-        let slot = Slot { name: name.to_string(), node: None, pods: Vec::new(), node_version: self.next_node_version };
+        let slot = Slot { name: name.clone(), node: None, pods: Vec::new(), node_version: self.next_node_version };
         let id = match self.free.pop() {
             Some(id) => {
                 self.slots[id as usize] = slot;
@@ -90,7 +98,7 @@ impl ClusterView {
                 (self.slots.len() - 1) as SlotId
             }
         };
-        self.by_name.insert(name.to_string(), id);
+        self.by_name.insert(name.clone(), id);
         id
     }
 
@@ -112,7 +120,7 @@ impl ClusterView {
         let slot = &mut self.slots[id as usize];
         if slot.node.is_none() && slot.pods.is_empty() && !slot.name.is_empty() {
             self.by_name.remove(&slot.name);
-            slot.name.clear();
+            slot.name = Atom::default();
             self.free.push(id);
         }
     }
@@ -180,13 +188,16 @@ impl ClusterView {
 
     /// Inserts a pod not yet in the view; returns its slot.
     fn insert_pod(&mut self, pod: Pod) -> Option<SlotId> {
-        match pod.target_node_name() {
+        match pod.target_node_atom() {
             Some(target) => {
-                let id = self.slot_for(target);
+                let target = target.clone();
+                let id = self.slot_for(&target);
                 self.pod_slot.insert(pod.uid.clone(), id);
                 let pods = &mut self.slots[id as usize].pods;
                 // Kept in uid order so that the same pods give the same slot whatever their arrival order.
                 let at = pods.partition_point(|p| p.uid < pod.uid);
+                // Exact: a slot almost always holds one pod, and a doubling vector would reserve four.
+                pods.reserve_exact(1);
                 pods.insert(at, pod);
                 Some(id)
             }
@@ -263,7 +274,7 @@ mod tests {
         assert!(matches!(view.upsert_node(node("n1", "5", "a")), Applied::Changed(_)));
         assert_eq!(view.upsert_node(node("n1", "5", "a")), Applied::Stale, "same event twice");
         assert_eq!(view.upsert_node(node("n1", "4", "b")), Applied::Stale, "older event");
-        assert_eq!(view.node("n1").unwrap().labels["zone"], "a");
+        assert_eq!(view.node("n1").unwrap().labels.get("zone"), Some("a"));
         assert_eq!(view.delete_node("n1", "3"), Applied::Stale, "delete of an older incarnation");
         assert!(matches!(view.delete_node("n1", "6"), Applied::Changed(_)));
         assert_eq!(view.delete_node("n1", "6"), Applied::Stale);

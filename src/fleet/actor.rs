@@ -458,7 +458,10 @@ impl ClusterActor {
                 live_owner_uids: &catalog.live_uids,
                 creating_nodes: &creating,
                 deleting_pods: &deleting,
-                observed_generation: self.stored_status.get(&query.daemon_set.uid).map_or(0, |s| s.observed_generation),
+                observed_generation: self
+                    .stored_status
+                    .get(query.daemon_set.uid.as_str())
+                    .map_or(0, |s| s.observed_generation),
                 burst: self.fleet.config().burst,
             };
             match &query.node {
@@ -501,10 +504,10 @@ impl ClusterActor {
         let pod = daemon_pod(&ds.template, owner, node, &name, &id);
         ActionIntent {
             cluster: self.cluster.clone(),
-            ds_uid: ds.uid.clone(),
+            ds_uid: ds.uid.to_string(),
             kind: IntentKind::Create,
             node: node.to_string(),
-            pod_namespace: ds.namespace.clone(),
+            pod_namespace: ds.namespace.to_string(),
             pod_name: name,
             pod_uid: String::new(),
             payload: serde_json::to_string(&pod).expect("a Pod serializes"),
