@@ -138,7 +138,7 @@ pub(super) fn host_ports(demand: &PodDemand) -> Vec<pb::HostPort> {
     demand
         .host_ports
         .iter()
-        .map(|p| pb::HostPort { port: p.port, protocol: p.protocol.clone(), host_ip: p.host_ip.clone() })
+        .map(|p| pb::HostPort { port: p.port, protocol: p.protocol.to_string(), host_ip: p.host_ip.to_string() })
         .collect()
 }
 

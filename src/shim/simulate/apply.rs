@@ -130,7 +130,11 @@ impl Shared {
             host_ports: demand
                 .host_ports
                 .into_iter()
-                .map(|p| pb::HostPort { port: p.port, protocol: p.protocol, host_ip: p.host_ip })
+                .map(|p| pb::HostPort {
+                    port: p.port,
+                    protocol: p.protocol.to_string(),
+                    host_ip: p.host_ip.to_string(),
+                })
                 .collect(),
         };
         Ok(SimPod {
