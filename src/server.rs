@@ -19,6 +19,9 @@ use crate::store::Store;
 /// How long shutdown waits for peers to close their streams.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
+/// How long shutdown waits for cluster actors to finish their last writes.
+const ACTOR_DRAIN: Duration = Duration::from_secs(5);
+
 /// The codec's own ceiling, above the fleet's limit so that the limit layer, which can say why, answers first.
 const TRANSPORT_MAX_MESSAGE: usize = 64 * 1024 * 1024;
 
@@ -71,6 +74,7 @@ pub async fn serve_with(
         .build_v1alpha()?;
     // At shutdown, shim sessions and rollout watches are ended first: they never end by themselves.
     let closing = fleet.clone();
+    let draining = fleet.clone();
     let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
     let shutdown = async move {
         shutdown.await;
@@ -111,6 +115,10 @@ pub async fn serve_with(
     tokio::select! {
         served = server => served?,
         () = grace => tracing::warn!("shutdown grace period over; closing the remaining connections"),
+    }
+    // Each actor writes its session's last state (last seen, node count) as it ends; let those writes land.
+    if !draining.wait_for_actors(ACTOR_DRAIN).await {
+        tracing::warn!("cluster sessions still ending after {ACTOR_DRAIN:?}; exiting without them");
     }
     Ok(())
 }

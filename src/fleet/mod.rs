@@ -101,6 +101,8 @@ pub(crate) struct Inner {
     /// Bumped whenever a stored status or DaemonSet changes; rollout watchers wait on it.
     status_epoch: watch::Sender<u64>,
     shutting_down: std::sync::atomic::AtomicBool,
+    /// Cluster actors still running, so shutdown can wait for their last writes.
+    live_actors: watch::Sender<usize>,
 }
 
 /// The fleet service core. Cheap to clone.
@@ -125,6 +127,7 @@ impl Fleet {
                 writes: tokio::sync::Mutex::new(()),
                 status_epoch: watch::channel(0).0,
                 shutting_down: std::sync::atomic::AtomicBool::new(false),
+                live_actors: watch::channel(0).0,
             }),
         })
     }
@@ -229,6 +232,12 @@ impl Fleet {
         self.notify_status();
     }
 
+    /// Waits (at most `limit`) until every cluster actor has ended and written its session's last state.
+    pub async fn wait_for_actors(&self, limit: Duration) -> bool {
+        let mut live = self.inner.live_actors.subscribe();
+        tokio::time::timeout(limit, live.wait_for(|n| *n == 0)).await.is_ok()
+    }
+
     pub fn is_shutting_down(&self) -> bool {
         self.inner.shutting_down.load(Ordering::SeqCst)
     }
@@ -316,7 +325,12 @@ impl Fleet {
             out_tx,
             intents,
         );
-        tokio::spawn(actor.run(events_rx, control_rx));
+        self.inner.live_actors.send_modify(|n| *n += 1);
+        let fleet = self.clone();
+        tokio::spawn(async move {
+            actor.run(events_rx, control_rx).await;
+            fleet.inner.live_actors.send_modify(|n| *n -= 1);
+        });
         self.notify_status();
         Ok(Session { cluster: cluster.name.clone(), events: events_tx, outbound: out_rx })
     }
