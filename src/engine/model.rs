@@ -130,13 +130,7 @@ pub struct Pod {
 impl Pod {
     /// upstream GetTargetNodeName: spec.nodeName, else the node-name affinity target.
     pub fn target_node_name(&self) -> Option<&str> {
-        if !self.node_name.is_empty() {
-            Some(&self.node_name)
-        } else if !self.target_node.is_empty() {
-            Some(&self.target_node)
-        } else {
-            None
-        }
+        self.target_node_atom().map(Atom::as_str)
     }
 
     /// [`Self::target_node_name`] as the interned name.
