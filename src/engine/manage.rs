@@ -115,10 +115,10 @@ impl NodeOutcome {
         self.0 & bit != 0
     }
 
+    /// Sets `bit` when `on` (never clears), without a branch.
+    #[inline(always)]
     fn set(&mut self, bit: u16, on: bool) {
-        if on {
-            self.0 |= bit;
-        }
+        self.0 |= bit * u16::from(on);
     }
 
     pub fn placement(self) -> Placement {
@@ -212,6 +212,9 @@ struct Evaluation {
 fn evaluate(ds: &CompiledDaemonSet, slot: &Slot, ctx: &ManageContext<'_>, cached: Option<Placement>) -> Evaluation {
     let mut ev =
         Evaluation { outcome: NodeOutcome::default(), deletes: Vec::new(), wake_at: None, old_hashes: Vec::new() };
+    // The outcome is built in its own local and stored once at the end: kept apart from `ev` (which is lent
+    // out), it stays in a register instead of being written bit by bit and read back from memory.
+    let mut o = NodeOutcome::default();
     // A free slot has neither; its name is not read, which would cost a cache miss per node.
     if slot.node.is_none() && slot.pods.is_empty() {
         return ev;
@@ -223,12 +226,13 @@ fn evaluate(ds: &CompiledDaemonSet, slot: &Slot, ctx: &ManageContext<'_>, cached
         let hash = ds.revision_hash_of(pod);
         first_is_current |= i == 0 && hash.is_some_and(|h| h.is(&ds.hash));
         match hash {
-            Some(h) if h.is(&ds.hash) => ev.outcome.set(NodeOutcome::RUNS_CURRENT, true),
+            Some(h) if h.is(&ds.hash) => o.set(NodeOutcome::RUNS_CURRENT, true),
             Some(h) if !ev.old_hashes.iter().any(|o| o == h) => ev.old_hashes.push(h.to_string()),
             _ => {}
         }
     }
     let Some(node) = &slot.node else {
+        ev.outcome = o;
         // Pods pinned to a node that is gone and never scheduled: pod GC cannot remove them, so manage does.
         for pod in pods.iter().filter(|p| p.node_name.is_empty() && !p.is_terminating()) {
             ev.deletes.push(PodDeletion::of(pod, DeleteReason::NodeGone));
@@ -236,11 +240,11 @@ fn evaluate(ds: &CompiledDaemonSet, slot: &Slot, ctx: &ManageContext<'_>, cached
         return ev;
     };
     let placement = cached.unwrap_or_else(|| ds.policy.evaluate(node));
-    ev.outcome.set(NodeOutcome::EXISTS, true);
-    ev.outcome.set(NodeOutcome::SHOULD_RUN, placement.should_run);
-    ev.outcome.set(NodeOutcome::SHOULD_CONTINUE, placement.should_continue_running);
+    o.set(NodeOutcome::EXISTS, true);
+    o.set(NodeOutcome::SHOULD_RUN, placement.should_run);
+    o.set(NodeOutcome::SHOULD_CONTINUE, placement.should_continue_running);
     if placement.should_run && pods.is_empty() {
-        ev.outcome.set(NodeOutcome::CREATE, true);
+        o.set(NodeOutcome::CREATE, true);
     } else if placement.should_continue_running {
         let mut running = ClaimedPods::new();
         for pod in pods.iter().filter(|p| !p.is_terminating()) {
@@ -258,7 +262,7 @@ fn evaluate(ds: &CompiledDaemonSet, slot: &Slot, ctx: &ManageContext<'_>, cached
             }
         } else if running.is_empty() {
             // With surge a replacement starts even while old pods still terminate.
-            ev.outcome.set(NodeOutcome::CREATE, placement.should_run);
+            o.set(NodeOutcome::CREATE, placement.should_run);
         } else if running.len() > 1 {
             surge_prune(ds, &running, ctx.now, &mut ev);
         }
@@ -267,7 +271,6 @@ fn evaluate(ds: &CompiledDaemonSet, slot: &Slot, ctx: &ManageContext<'_>, cached
             ev.deletes.push(PodDeletion::of(pod, DeleteReason::NodeNoLongerQualifies));
         }
     }
-    let o = &mut ev.outcome;
     if !placement.should_run {
         o.set(NodeOutcome::MISSCHEDULED, !pods.is_empty());
     } else if let Some(first) = pods.first() {
@@ -302,6 +305,7 @@ fn evaluate(ds: &CompiledDaemonSet, slot: &Slot, ctx: &ManageContext<'_>, cached
     if placement.should_run && pods.first().is_none_or(|p| p.node_name.is_empty()) {
         o.set(NodeOutcome::PENDING, !predict_fit(ds, node, slot).runs());
     }
+    ev.outcome = o;
     ev
 }
 
