@@ -7,7 +7,7 @@
 mod kube_mock;
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use daemonplane::pb;
 use daemonplane::pb::shim_message::Kind;
@@ -393,7 +393,8 @@ type Respond = tower_test::mock::SendResponse<http::Response<kube::client::Body>
 fn mock_applier(attempts: u32) -> (KubeApplier, Handle) {
     let (service, handle) = tower_test::mock::pair();
     let client = kube::Client::new(service, "default");
-    (KubeApplier::new(client).with_retry(Retry { attempts, first_delay: Duration::from_millis(1) }), handle)
+    let retry = Retry { attempts, first_delay: Duration::from_millis(1), max_retry_after: Duration::from_secs(2) };
+    (KubeApplier::new(client).with_retry(retry), handle)
 }
 
 /// The next request: method, path, JSON body (`Null` when empty), and where to answer.
@@ -599,6 +600,46 @@ async fn throttling_and_a_broken_connection_are_retried_too() {
     let (method, _, _, respond) = next_request(&mut handle).await;
     assert_eq!(method, Method::DELETE);
     answer(respond, 200, json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success"}));
+    assert!(finish(task, &mut handle).await.succeeded);
+}
+
+/// A 429 as the API server's priority and fairness sends it: the wait is also in the Status details.
+fn too_many_requests(retry_after_seconds: u32) -> Value {
+    let mut status = api_status(429, "TooManyRequests", "Too many requests, please try again later.");
+    status["details"] = json!({"retryAfterSeconds": retry_after_seconds});
+    status
+}
+
+#[tokio::test]
+async fn throttling_waits_as_long_as_the_api_server_asks() {
+    let (applier, mut handle) = mock_applier(5);
+    let task = spawn_create(applier, manifest("act-1").to_string());
+    let (_, _, _, respond) = next_request(&mut handle).await;
+    let throttled = Instant::now();
+    answer(respond, 429, too_many_requests(1));
+    let (method, _, _, respond) = next_request(&mut handle).await;
+    // Without the server's retryAfterSeconds the applier's own first delay (1 ms) would apply.
+    let waited = throttled.elapsed();
+    assert!(waited >= Duration::from_secs(1), "retried after {waited:?}, before the 1 s the server asked for");
+    assert_eq!(method, Method::POST);
+    answer(respond, 201, stored("act-1", "new-uid"));
+    assert!(finish(task, &mut handle).await.succeeded);
+}
+
+#[tokio::test]
+async fn an_excessive_retry_after_is_cut_to_the_configured_maximum() {
+    let (applier, mut handle) = mock_applier(5);
+    let task = spawn_create(applier, manifest("act-1").to_string());
+    let (_, _, _, respond) = next_request(&mut handle).await;
+    let throttled = Instant::now();
+    answer(respond, 429, too_many_requests(3600));
+    let (_, _, _, respond) = next_request(&mut handle).await;
+    let waited = throttled.elapsed();
+    assert!(
+        (Duration::from_secs(2)..Duration::from_secs(10)).contains(&waited),
+        "retried after {waited:?}; the maximum is 2 s"
+    );
+    answer(respond, 201, stored("act-1", "new-uid"));
     assert!(finish(task, &mut handle).await.succeeded);
 }
 

@@ -1,8 +1,10 @@
 //! Pod actions against the Kubernetes API. Both calls are idempotent, so a redelivered action is harmless: a
 //! create finding the pod its own action made succeeds, and a delete finding its pod gone succeeds.
 //!
-//! Throttling (429), server errors (5xx) and broken connections are retried with exponential backoff; any other
-//! error fails at once with the API's message. Success is only reported when the API confirmed it.
+//! Throttling (429), server errors (5xx) and broken connections are retried with exponential backoff, waiting at
+//! least as long as the API server asks (`Status.details.retryAfterSeconds`, which it sends with its Retry-After
+//! header); any other error fails at once with the API's message. Success is only reported when the API
+//! confirmed it.
 
 use std::future::Future;
 use std::time::Duration;
@@ -23,11 +25,14 @@ pub struct Retry {
     pub attempts: u32,
     /// Wait before the second try; it doubles before each further one.
     pub first_delay: Duration,
+    /// The longest wait the API server may ask for with retryAfterSeconds; a longer request is cut to this, so
+    /// a misconfigured server cannot hold an action (and its node) indefinitely.
+    pub max_retry_after: Duration,
 }
 
 impl Default for Retry {
     fn default() -> Self {
-        Retry { attempts: 5, first_delay: Duration::from_millis(100) }
+        Retry { attempts: 5, first_delay: Duration::from_millis(100), max_retry_after: Duration::from_secs(30) }
     }
 }
 
@@ -65,8 +70,9 @@ impl KubeApplier {
             match call().await {
                 Ok(value) => return Ok(value),
                 Err(e) if is_transient(&e) && attempt < attempts => {
-                    tracing::warn!(what, attempt, error = %message(&e), "transient API error; retrying");
-                    tokio::time::sleep(delay).await;
+                    let wait = delay.max(retry_after(&e).min(self.retry.max_retry_after));
+                    tracing::warn!(what, attempt, ?wait, error = %message(&e), "transient API error; retrying");
+                    tokio::time::sleep(wait).await;
                     delay = delay.saturating_mul(2);
                     attempt += 1;
                 }
@@ -179,6 +185,16 @@ fn is_transient(e: &kube::Error) -> bool {
         kube::Error::Api(status) => status.code == 429 || status.code >= 500,
         kube::Error::HyperError(_) | kube::Error::Service(_) | kube::Error::ReadEvents(_) => true,
         _ => false,
+    }
+}
+
+/// How long the API server asked to wait before the next try (zero when it did not say).
+fn retry_after(e: &kube::Error) -> Duration {
+    match e {
+        kube::Error::Api(status) => {
+            Duration::from_secs(status.details.as_ref().map_or(0, |d| u64::from(d.retry_after_seconds)))
+        }
+        _ => Duration::ZERO,
     }
 }
 
