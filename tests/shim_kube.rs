@@ -235,6 +235,47 @@ async fn initial_lists_fill_the_mirror_with_converted_nodes_summaries_and_daemon
 }
 
 #[tokio::test]
+async fn large_lists_are_read_page_by_page_and_every_page_reaches_the_mirror() {
+    let fake = FakeApi::new();
+    let nodes: Vec<Value> = (0..1_200).map(|i| node(&format!("n{i:04}"), "5", json!({"role": "worker"}))).collect();
+    // On every node a daemon pod and two other pods: 3,600 pods, several pages at the watcher's page size.
+    let mut pods = Vec::new();
+    for i in 0..1_200 {
+        let n = format!("n{i:04}");
+        pods.push(daemon_pod(&format!("node-agent-{i:04}"), &format!("d-{i}"), "7", &n, Some(&n), true));
+        for j in 0..2 {
+            pods.push(other_pod(
+                &format!("web-{i}-{j}"),
+                &format!("o-{i}-{j}"),
+                "8",
+                Some(&n),
+                "Running",
+                json!({"cpu": "100m"}),
+                json!([]),
+            ));
+        }
+    }
+    fake.set_list(NODES, "NodeList", "10", items(nodes));
+    fake.set_list(PODS, "PodList", "10", items(pods));
+
+    let (mirror, task) = synced(&fake).await;
+    assert_eq!(mirror.counts(), (1_200, 1_200));
+    let last = mirror.node("n1199").expect("a node from the last page");
+    let summary = last.other_pods.expect("a summary");
+    assert_eq!((summary.pod_count, summary.requested.map(|r| r.cpu_millis)), (2, Some(200)));
+    assert!(mirror.pod("d-1199").is_some(), "a daemon pod from the last page");
+
+    // Paged: the first request carries a limit, the following ones the previous page's continue token.
+    let requests = fake.requests();
+    let pod_lists: Vec<&String> =
+        requests.iter().filter(|r| r.starts_with(&format!("GET {PODS}?")) && !r.contains("watch=true")).collect();
+    assert!(pod_lists.len() > 1, "one list request for 3,600 pods: {pod_lists:?}");
+    assert!(pod_lists[0].contains("limit=") && !pod_lists[0].contains("continue="), "{pod_lists:?}");
+    assert!(pod_lists[1..].iter().all(|r| r.contains("continue=")), "{pod_lists:?}");
+    task.abort();
+}
+
+#[tokio::test]
 async fn watch_events_added_modified_and_deleted_update_the_mirror() {
     let fake = FakeApi::new();
     fake.set_list(NODES, "NodeList", "10", items(vec![node("n1", "10", json!({"role": "worker"}))]));

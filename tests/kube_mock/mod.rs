@@ -2,7 +2,8 @@
 //! watchers run concurrently, so requests arrive in no fixed order: the fake answers each by path instead of
 //! expecting a sequence.
 //!
-//! - A list (`GET <path>`) returns the list set for the path with [`FakeApi::set_list`].
+//! - A list (`GET <path>`) returns the list set for the path with [`FakeApi::set_list`], in pages when the
+//!   request has a `limit`, with a `continue` token for the next page, as the API server does.
 //! - A watch (`GET <path>?watch=true`) stays open; [`FakeApi::send`] writes one watch event line to the newest
 //!   open watch of the path, so a test decides when each event happens.
 
@@ -164,10 +165,29 @@ impl FakeApi {
                 .expect("a valid response");
         }
         match inner.lists.get(&path) {
-            Some(list) => json_response(StatusCode::OK, list),
+            Some(list) => json_response(StatusCode::OK, &page(list, &query)),
             None => status(StatusCode::NOT_FOUND, "NotFound", &format!("the server could not find {path}")),
         }
     }
+}
+
+/// The page of `list` a query asks for: `limit` items from the `continue` token on (the token here is the
+/// offset), with `metadata.continue` and `remainingItemCount` while more remain.
+fn page(list: &Value, query: &str) -> Value {
+    let param = |name: &str| query.split('&').find_map(|p| p.strip_prefix(name)?.strip_prefix('='));
+    let Some(limit) = param("limit").and_then(|l| l.parse::<usize>().ok()).filter(|l| *l > 0) else {
+        return list.clone();
+    };
+    let start = param("continue").and_then(|c| c.parse::<usize>().ok()).unwrap_or(0);
+    let items = list["items"].as_array().cloned().unwrap_or_default();
+    let end = (start + limit).min(items.len());
+    let mut page = list.clone();
+    page["items"] = Value::Array(items.get(start..end).unwrap_or_default().to_vec());
+    if end < items.len() {
+        page["metadata"]["continue"] = json!(end.to_string());
+        page["metadata"]["remainingItemCount"] = json!(items.len() - end);
+    }
+    page
 }
 
 /// A served pod create or delete.
