@@ -32,6 +32,9 @@ pub enum Command {
         /// PEM private key of --tls-cert.
         #[arg(long, env = "DAEMONPLANE_TLS_KEY", requires = "tls_cert")]
         tls_key: Option<PathBuf>,
+        /// PEM CA certificate(s): every client must present a certificate signed by one of them (mutual TLS).
+        #[arg(long, env = "DAEMONPLANE_TLS_CLIENT_CA", requires = "tls_cert")]
+        tls_client_ca: Option<PathBuf>,
     },
     /// Run the shim for one cluster: watch it (or simulate one) and apply the service's pod actions.
     Shim(ShimArgs),
@@ -47,6 +50,12 @@ pub struct ShimArgs {
     /// PEM CA certificate(s) to trust for an https:// service, besides the system's roots.
     #[arg(long, env = "DAEMONPLANE_CA_FILE")]
     pub ca_file: Option<PathBuf>,
+    /// PEM client certificate chain to present to a service that requires one (mutual TLS).
+    #[arg(long, env = "DAEMONPLANE_CLIENT_CERT", requires = "client_key")]
+    pub client_cert: Option<PathBuf>,
+    /// PEM private key of --client-cert.
+    #[arg(long, env = "DAEMONPLANE_CLIENT_KEY", requires = "client_cert")]
+    pub client_key: Option<PathBuf>,
     /// The cluster's name, as registered with RegisterCluster.
     #[arg(long, env = "DAEMONPLANE_CLUSTER")]
     pub cluster: String,
@@ -99,4 +108,32 @@ pub struct DemoArgs {
     /// Keep the service running after the walkthrough until Ctrl-C, for grpcurl.
     #[arg(long)]
     pub keep_running: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("daemonplane").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn a_client_ca_needs_a_server_certificate() {
+        let error = parse(&["serve", "--tls-client-ca", "ca.pem"]).expect_err("rejected without --tls-cert");
+        assert!(error.to_string().contains("--tls-cert"), "{error}");
+        let cli = parse(&["serve", "--tls-cert", "s.pem", "--tls-key", "s.key", "--tls-client-ca", "ca.pem"]).unwrap();
+        let Command::Serve { tls_client_ca, .. } = cli.command else { panic!("not serve") };
+        assert_eq!(tls_client_ca, Some(PathBuf::from("ca.pem")));
+    }
+
+    #[test]
+    fn a_shim_client_certificate_comes_with_its_key() {
+        let base = ["shim", "--server", "https://d:50051", "--cluster", "c", "--token-file", "t"];
+        let error = parse(&[&base[..], &["--client-cert", "c.pem"]].concat()).expect_err("rejected without a key");
+        assert!(error.to_string().contains("--client-key"), "{error}");
+        let cli = parse(&[&base[..], &["--client-cert", "c.pem", "--client-key", "c.key"]].concat()).unwrap();
+        let Command::Shim(args) = cli.command else { panic!("not a shim") };
+        assert_eq!((args.client_cert, args.client_key), (Some("c.pem".into()), Some("c.key".into())));
+    }
 }

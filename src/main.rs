@@ -25,9 +25,15 @@ async fn main() -> anyhow::Result<()> {
 
 async fn run(command: Command) -> anyhow::Result<()> {
     match command {
-        Command::Serve { listen, database_url, tls_cert, tls_key } => {
+        Command::Serve { listen, database_url, tls_cert, tls_key, tls_client_ca } => {
             let tls = match (tls_cert, tls_key) {
-                (Some(cert), Some(key)) => Some(daemonplane::server::ServerTls::from_files(&cert, &key)?),
+                (Some(cert), Some(key)) => {
+                    let tls = daemonplane::server::ServerTls::from_files(&cert, &key)?;
+                    Some(match tls_client_ca {
+                        Some(ca) => tls.require_client_certificates(&ca)?,
+                        None => tls,
+                    })
+                }
                 _ => None,
             };
             let store = daemonplane::store::connect(&database_url).await?;

@@ -7,7 +7,7 @@ use std::time::Duration;
 use anyhow::Context;
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
-use tonic::transport::{Identity, Server, ServerTlsConfig};
+use tonic::transport::{Certificate, Identity, Server, ServerTlsConfig};
 
 use crate::api::{FleetApi, ShimApi, limit_request};
 use crate::fleet::{Fleet, FleetConfig};
@@ -25,18 +25,37 @@ const ACTOR_DRAIN: Duration = Duration::from_secs(5);
 /// The codec's own ceiling, above the fleet's limit so that the limit layer, which can say why, answers first.
 const TRANSPORT_MAX_MESSAGE: usize = 64 * 1024 * 1024;
 
-/// The certificate chain and private key the service presents, PEM-encoded.
+/// The certificate chain and private key the service presents, PEM-encoded, and optionally the CA that
+/// client certificates must chain to.
 #[derive(Clone)]
 pub struct ServerTls {
     pub cert_pem: Vec<u8>,
     pub key_pem: Vec<u8>,
+    /// With it, every client (platforms and shims alike) must present a certificate signed by one of these CA
+    /// certificates (mutual TLS); the handshake fails otherwise. Bearer tokens are still required on top.
+    pub client_ca_pem: Option<Vec<u8>>,
 }
 
 impl ServerTls {
     pub fn from_files(cert: &std::path::Path, key: &std::path::Path) -> anyhow::Result<ServerTls> {
         let cert_pem = std::fs::read(cert).with_context(|| format!("reading TLS certificate {}", cert.display()))?;
         let key_pem = std::fs::read(key).with_context(|| format!("reading TLS key {}", key.display()))?;
-        Ok(ServerTls { cert_pem, key_pem })
+        Ok(ServerTls { cert_pem, key_pem, client_ca_pem: None })
+    }
+
+    /// Requires client certificates signed by the CA certificates in `path` (PEM).
+    pub fn require_client_certificates(mut self, path: &std::path::Path) -> anyhow::Result<ServerTls> {
+        let ca = std::fs::read(path).with_context(|| format!("reading client CA {}", path.display()))?;
+        self.client_ca_pem = Some(ca);
+        Ok(self)
+    }
+
+    fn config(self) -> ServerTlsConfig {
+        let config = ServerTlsConfig::new().identity(Identity::from_pem(self.cert_pem, self.key_pem));
+        match self.client_ca_pem {
+            Some(ca) => config.client_ca_root(Certificate::from_pem(ca)).client_auth_optional(false),
+            None => config,
+        }
     }
 }
 
@@ -84,12 +103,11 @@ pub async fn serve_with(
     let fleet_service =
         FleetServiceServer::new(FleetApi::new(fleet.clone())).max_decoding_message_size(TRANSPORT_MAX_MESSAGE);
     let shim_service = ShimServiceServer::new(ShimApi::new(fleet)).max_decoding_message_size(TRANSPORT_MAX_MESSAGE);
-    tracing::info!(addr = %listener.local_addr()?, tls = tls.is_some(), "daemonplane serving");
+    let client_certificates = tls.as_ref().is_some_and(|t| t.client_ca_pem.is_some());
+    tracing::info!(addr = %listener.local_addr()?, tls = tls.is_some(), client_certificates, "daemonplane serving");
     let mut builder = Server::builder();
     if let Some(tls) = tls {
-        builder = builder
-            .tls_config(ServerTlsConfig::new().identity(Identity::from_pem(tls.cert_pem, tls.key_pem)))
-            .context("configuring TLS")?;
+        builder = builder.tls_config(tls.config()).context("configuring TLS")?;
     }
     let server = builder
         .http2_keepalive_interval(Some(Duration::from_secs(20)))

@@ -39,6 +39,12 @@ pub async fn run(args: ShimArgs, shutdown: impl Future<Output = ()>) -> anyhow::
         let ca = std::fs::read(path).map_err(|e| anyhow::anyhow!("reading --ca-file {}: {e}", path.display()))?;
         config.ca_pem = Some(ca);
     }
+    if let (Some(cert), Some(key)) = (&args.client_cert, &args.client_key) {
+        let read = |flag: &str, path: &std::path::Path| {
+            std::fs::read(path).map_err(|e| anyhow::anyhow!("reading {flag} {}: {e}", path.display()))
+        };
+        config.client_identity = Some((read("--client-cert", cert)?, read("--client-key", key)?));
+    }
     let mirror = Arc::new(Mirror::new());
     let (state, _) = watch::channel(ShimState::default());
     if args.simulate {

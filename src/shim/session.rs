@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use prost::Message;
 use tokio::sync::{mpsc, watch};
 use tokio_stream::wrappers::ReceiverStream;
-use tonic::transport::{Certificate, ClientTlsConfig, Endpoint};
+use tonic::transport::{Certificate, ClientTlsConfig, Endpoint, Identity};
 use tonic::{Code, Request, Status, Streaming};
 
 use super::Applier;
@@ -51,6 +51,8 @@ pub struct SessionConfig {
     pub server: String,
     /// PEM CA certificates trusted for an https service, besides the system's roots.
     pub ca_pem: Option<Vec<u8>>,
+    /// PEM certificate chain and private key presented to a service that requires client certificates.
+    pub client_identity: Option<(Vec<u8>, Vec<u8>)>,
     /// The cluster this shim acts for.
     pub cluster: String,
     pub token: TokenSource,
@@ -68,6 +70,7 @@ impl SessionConfig {
         SessionConfig {
             server: server.into(),
             ca_pem: None,
+            client_identity: None,
             cluster: cluster.into(),
             token,
             parallel_actions: 32,
@@ -217,10 +220,29 @@ fn from_status(config: &SessionConfig, status: &Status, connected: Option<Instan
             connected_for,
         },
         _ => Ended::Lost {
-            reason: format!("session with {} ended: {}: {}", config.server, status.code(), status.message()),
+            reason: with_causes(
+                format!("session with {} ended: {}: {}", config.server, status.code(), status.message()),
+                status,
+            ),
             connected_for,
         },
     }
+}
+
+/// `text` followed by what lies under `error`, e.g. the TLS alert under a "transport error", as
+/// `: cause: deeper cause`.
+fn with_causes(mut text: String, error: &dyn std::error::Error) -> String {
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let line = cause.to_string();
+        // Wrappers often repeat their cause's words; say each once.
+        if !text.contains(&line) {
+            text.push_str(": ");
+            text.push_str(&line);
+        }
+        source = cause.source();
+    }
+    text
 }
 
 /// Sends a fresh snapshot of the mirror and returns the changes that follow it.
@@ -243,7 +265,8 @@ async fn send_snapshot(
     Some(deltas)
 }
 
-/// The service's endpoint: plaintext for http://, TLS (system roots plus the configured CA) for https://.
+/// The service's endpoint: plaintext for http://, TLS (system roots plus the configured CA, and the client
+/// certificate if one is configured) for https://.
 fn endpoint(config: &SessionConfig) -> Result<Endpoint, String> {
     let endpoint = Endpoint::from_shared(config.server.clone())
         .map_err(|e| format!("--server {:?} is not a valid URL: {e}", config.server))?
@@ -258,6 +281,9 @@ fn endpoint(config: &SessionConfig) -> Result<Endpoint, String> {
     let mut tls = ClientTlsConfig::new().with_native_roots();
     if let Some(ca) = &config.ca_pem {
         tls = tls.ca_certificate(Certificate::from_pem(ca));
+    }
+    if let Some((cert, key)) = &config.client_identity {
+        tls = tls.identity(Identity::from_pem(cert, key));
     }
     endpoint.tls_config(tls).map_err(|e| format!("TLS for {}: {e}", config.server))
 }
