@@ -14,7 +14,7 @@ use smallvec::SmallVec;
 
 use super::fit::{Fit, PodDemand, predict};
 use super::model::{Pod, PodPhase};
-use super::placement::Placement;
+use super::placement::{Placement, PlacementEvaluator};
 use super::rolling_update::{Skip, rolling_update_with};
 use super::status::StatusCounts;
 use super::view::{ClusterView, Slot, SlotId};
@@ -209,7 +209,13 @@ struct Evaluation {
 
 /// podsShouldBeOnNode plus the node's status share (reference 2.4 and 5). `cached` is the node's placement
 /// when it is known not to have changed since it was evaluated.
-fn evaluate(ds: &CompiledDaemonSet, slot: &Slot, ctx: &ManageContext<'_>, cached: Option<Placement>) -> Evaluation {
+fn evaluate<'v>(
+    ds: &CompiledDaemonSet,
+    slot: &'v Slot,
+    ctx: &ManageContext<'_>,
+    placement: &mut PlacementEvaluator<'_, 'v>,
+    cached: Option<Placement>,
+) -> Evaluation {
     let mut ev =
         Evaluation { outcome: NodeOutcome::default(), deletes: Vec::new(), wake_at: None, old_hashes: Vec::new() };
     // The outcome is built in its own local and stored once at the end: kept apart from `ev` (which is lent
@@ -239,7 +245,7 @@ fn evaluate(ds: &CompiledDaemonSet, slot: &Slot, ctx: &ManageContext<'_>, cached
         }
         return ev;
     };
-    let placement = cached.unwrap_or_else(|| ds.policy.evaluate(node));
+    let placement = cached.unwrap_or_else(|| placement.evaluate(node));
     o.set(NodeOutcome::EXISTS, true);
     o.set(NodeOutcome::SHOULD_RUN, placement.should_run);
     o.set(NodeOutcome::SHOULD_CONTINUE, placement.should_continue_running);
@@ -380,9 +386,11 @@ impl Planner {
             old_hashes: BTreeMap::new(),
             usage: BTreeMap::new(),
         };
+        let ds = Arc::clone(&planner.ds);
+        let mut placement = ds.policy.evaluator();
         for (id, slot) in view.slots().iter().enumerate() {
             planner.placed_at[id] = slot.node_version;
-            let ev = evaluate(&planner.ds, slot, ctx, None);
+            let ev = evaluate(&ds, slot, ctx, &mut placement, None);
             planner.store_first(id as SlotId, ev);
         }
         // Status and the nodes running the current revision, summed in one tight pass rather than per store.
@@ -406,6 +414,8 @@ impl Planner {
             self.placed_at.resize(len, 0);
             self.creates.resize(len.div_ceil(64), 0);
         }
+        let ds = Arc::clone(&self.ds);
+        let mut placement = ds.policy.evaluator();
         for &id in slots {
             let slot = view.slot(id);
             // Only the pods changed (a rollout's usual event): the node's placement still holds.
@@ -413,7 +423,7 @@ impl Planner {
             let cached = (self.placed_at[id as usize] == slot.node_version && outcome.has(NodeOutcome::EXISTS))
                 .then(|| outcome.placement());
             self.placed_at[id as usize] = slot.node_version;
-            let ev = evaluate(&self.ds, slot, ctx, cached);
+            let ev = evaluate(&ds, slot, ctx, &mut placement, cached);
             self.store(id, ev);
         }
     }

@@ -589,14 +589,25 @@ impl PlacementPolicy {
         }
     }
 
-    /// Hot path: no heap allocation per call.
+    /// Hot path: no heap allocation per call. To evaluate many nodes, prefer [`Self::evaluator`].
     pub fn evaluate(&self, node: &Node) -> Placement {
+        self.decide(node, LabelView::new(&self.label_keys, &node.labels))
+    }
+
+    /// An evaluator for many nodes in a row: it remembers where this policy's label keys sat on the last node
+    /// and reuses that when the next node carries the same label keys (nodes of a pool usually do).
+    pub fn evaluator<'n>(&self) -> PlacementEvaluator<'_, 'n> {
+        PlacementEvaluator { policy: self, last: None }
+    }
+
+    /// shouldRun / shouldContinueRunning from the node and its resolved label view.
+    #[inline(always)]
+    fn decide(&self, node: &Node, labels: LabelView<'_>) -> Placement {
         if let Some(want) = &self.node_name
             && !want.is(&node.name)
         {
             return Placement::DO_NOT_RUN;
         }
-        let labels = LabelView::new(&self.label_keys, &node.labels);
         if !self.fits_node_selector(&labels) || !self.fits_required_terms(&node.name, &labels) {
             return Placement::DO_NOT_RUN;
         }
@@ -692,6 +703,39 @@ impl PlacementPolicy {
     fn tolerates(&self, taint: &NodeTaint, effect: TaintEffect) -> bool {
         self.tolerations.tolerates(taint, effect)
     }
+}
+
+/// [`PlacementPolicy::evaluate`] over many nodes, reusing the label lookups of the previous node when the
+/// next one has the same label keys (nodes of a pool usually do). Finding the policy's keys among a node's
+/// labels is a probe per label; checking that the keys are the previous node's is a compare per label. The
+/// previous node's labels are borrowed, not copied, so the check costs no allocation, and the borrow keeps
+/// their keys alive (an address seen cannot come back as another key).
+pub struct PlacementEvaluator<'p, 'n> {
+    policy: &'p PlacementPolicy,
+    /// The previous node's labels and their [`LabelView`] positions.
+    last: Option<(&'n LabelSet, u64)>,
+}
+
+impl<'n> PlacementEvaluator<'_, 'n> {
+    /// The same decision as [`PlacementPolicy::evaluate`].
+    pub fn evaluate(&mut self, node: &'n Node) -> Placement {
+        let labels = &node.labels;
+        let view = match self.last {
+            Some((last, at)) if same_keys(last, labels) => LabelView { labels, at },
+            _ => {
+                let view = LabelView::new(&self.policy.label_keys, labels);
+                self.last = Some((labels, view.at));
+                view
+            }
+        };
+        self.policy.decide(node, view)
+    }
+}
+
+/// Both label sets have the same keys in the same order (values aside).
+#[inline(always)]
+fn same_keys(a: &LabelSet, b: &LabelSet) -> bool {
+    a.len() == b.len() && a.iter().zip(b.iter()).fold(0, |diff, ((x, _), (y, _))| diff | (x.addr() ^ y.addr())) == 0
 }
 
 /// One-shot `NodeShouldRunDaemonPod`; prefer a reused [`PlacementPolicy`] when evaluating many nodes.
@@ -2075,6 +2119,41 @@ mod tests {
             runs += usize::from(placement.should_run);
         }
         assert!(runs > 0, "the fleet case must exercise should_run");
+        // The evaluator (what the planner uses) decides the same, node after node.
+        let mut evaluator = policy.evaluator();
+        for n in &nodes {
+            assert_eq!(evaluator.evaluate(n), policy.evaluate(n), "{}", n.name);
+        }
+    }
+
+    #[test]
+    fn the_evaluator_reuses_label_lookups_only_for_the_same_keys() {
+        let policy = PlacementPolicy::new(&template(json!({
+            "nodeSelector": {"pool": "web"},
+            "affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
+                {"matchExpressions": [{"key": "zone", "operator": "In", "values": ["a"]}, {"key": "rack", "operator": "DoesNotExist"}]},
+            ]}}},
+        })));
+        // Consecutive nodes whose keys differ in one key at the same position, in number, or not at all (values
+        // differ): a reused lookup would read the wrong label or a missing one.
+        let shapes: Vec<Vec<(&str, &str)>> = vec![
+            vec![("pool", "web"), ("zone", "a")],
+            vec![("pool", "web"), ("zone", "b")],
+            vec![("pool", "web"), ("zonf", "a")],
+            vec![("pool", "web"), ("rack", "r1"), ("zone", "a")],
+            vec![("pool", "web"), ("zone", "a")],
+            vec![("pool", "db"), ("zone", "a")],
+            vec![("pool", "web")],
+            vec![],
+            vec![("a", "1"), ("pool", "web"), ("zone", "a")],
+            vec![("pool", "web"), ("zone", "a")],
+        ];
+        let nodes: Vec<Node> = shapes.iter().enumerate().map(|(i, l)| node(&format!("n{i}"), l)).collect();
+        let mut evaluator = policy.evaluator();
+        let decided: Vec<bool> = nodes.iter().map(|n| evaluator.evaluate(n).should_run).collect();
+        let fresh: Vec<bool> = nodes.iter().map(|n| policy.evaluate(n).should_run).collect();
+        assert_eq!(decided, fresh);
+        assert_eq!(decided, [true, false, false, false, true, false, false, false, true, true]);
     }
 
     // ----------------------------------------------------------------------------------------------------
