@@ -127,10 +127,28 @@ pub fn pod(i: usize, node: &str) -> Pod {
     }
 }
 
+/// Node `i`, with a ninth label (`example.com/spot`) on every other node, so consecutive nodes never share
+/// their label keys.
+pub fn node_alternating_keys(i: usize) -> Node {
+    let mut node = node(i);
+    if i % 2 == 1 {
+        node.labels.insert("example.com/spot", "true");
+    }
+    node
+}
+
 /// `n` nodes; with `pods`, every node that should run the DaemonSet already runs its pod.
 pub fn cluster(n: usize, pods: bool) -> ClusterView {
+    cluster_of((0..n).map(node).collect(), pods)
+}
+
+/// As [`cluster`], with the label keys alternating from node to node ([`node_alternating_keys`]).
+pub fn cluster_alternating_keys(n: usize) -> ClusterView {
+    cluster_of((0..n).map(node_alternating_keys).collect(), true)
+}
+
+fn cluster_of(nodes: Vec<Node>, pods: bool) -> ClusterView {
     let ds = daemon_set();
-    let nodes: Vec<Node> = (0..n).map(node).collect();
     let pods = if pods {
         nodes
             .iter()

@@ -31,8 +31,12 @@ fn full_plan(c: &mut Criterion) {
     let none = HashSet::new();
     let ctx = ctx(&live, &none);
     let mut group = c.benchmark_group("full_plan");
-    for (label, with_pods) in [("steady_5000_nodes", true), ("cold_5000_nodes", false)] {
-        let view = cluster::cluster(5000, with_pods);
+    for label in ["steady_5000_nodes", "cold_5000_nodes", "steady_5000_nodes_alternating_label_keys"] {
+        let view = match label {
+            "cold_5000_nodes" => cluster::cluster(5000, false),
+            "steady_5000_nodes" => cluster::cluster(5000, true),
+            _ => cluster::cluster_alternating_keys(5000),
+        };
         group.bench_function(BenchmarkId::from_parameter(label), |b| {
             b.iter(|| {
                 let planner = Planner::new(Arc::clone(&ds), &view, &ctx);
