@@ -3,40 +3,35 @@
 
 use std::time::Duration;
 
-use rand::Rng;
+use backon::{BackoffBuilder, ExponentialBackoff, ExponentialBuilder};
 
 /// Exponential backoff with "equal jitter": each delay is drawn from [d/2, d] where d doubles per attempt up
-/// to `max`.
-#[derive(Clone, Debug)]
+/// to `max`. backon's jitter adds up to one more delay, so it runs on halves: [h, 2h] with h = d/2.
+#[derive(Debug)]
 pub struct Backoff {
-    initial: Duration,
-    max: Duration,
-    attempt: u32,
+    builder: ExponentialBuilder,
+    delays: ExponentialBackoff,
 }
 
 impl Backoff {
     pub fn new(initial: Duration, max: Duration) -> Self {
-        Backoff { initial, max: max.max(initial), attempt: 0 }
-    }
-
-    /// The ceiling of the next delay, before jitter.
-    fn ceiling(&self) -> Duration {
-        let factor = 1u32.checked_shl(self.attempt.min(20)).unwrap_or(u32::MAX);
-        self.initial.saturating_mul(factor).min(self.max)
+        let builder = ExponentialBuilder::default()
+            .with_min_delay(initial / 2)
+            .with_max_delay(max.max(initial) / 2)
+            .with_factor(2.0)
+            .with_jitter()
+            .without_max_times();
+        Backoff { delays: builder.build(), builder }
     }
 
     /// The delay before the next attempt.
     pub fn next_delay(&mut self) -> Duration {
-        let ceiling = self.ceiling();
-        self.attempt = self.attempt.saturating_add(1);
-        let half = ceiling / 2;
-        let jitter = rand::rng().random_range(0..=half.as_millis().max(1) as u64);
-        half + Duration::from_millis(jitter).min(ceiling - half)
+        self.delays.next().expect("an unbounded backoff always yields")
     }
 
     /// Back to the initial delay (after a session that worked).
     pub fn reset(&mut self) {
-        self.attempt = 0;
+        self.delays = self.builder.build();
     }
 }
 

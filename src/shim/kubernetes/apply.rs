@@ -7,9 +7,11 @@
 //! confirmed it.
 
 use std::future::Future;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use backon::{ExponentialBuilder, Retryable};
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{DeleteParams, PostParams, Preconditions};
 use kube::{Api, Client};
@@ -57,28 +59,32 @@ impl KubeApplier {
         Api::namespaced(self.client.clone(), namespace)
     }
 
-    /// Runs `call` until it succeeds, fails for good, or runs out of attempts.
+    /// Runs `call` until it succeeds, fails for good, or runs out of attempts: backon's exponential backoff,
+    /// stretched to the API server's retryAfterSeconds when it asks for longer.
     async fn retrying<T, F, Fut>(&self, what: &str, mut call: F) -> Result<T, Failure>
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, kube::Error>>,
     {
-        let attempts = self.retry.attempts.max(1);
-        let mut delay = self.retry.first_delay;
-        let mut attempt = 1;
-        loop {
-            match call().await {
-                Ok(value) => return Ok(value),
-                Err(e) if is_transient(&e) && attempt < attempts => {
-                    let wait = delay.max(retry_after(&e).min(self.retry.max_retry_after));
-                    tracing::warn!(what, attempt, ?wait, error = %message(&e), "transient API error; retrying");
-                    tokio::time::sleep(wait).await;
-                    delay = delay.saturating_mul(2);
-                    attempt += 1;
-                }
-                Err(e) => return Err(Failure { error: e, attempts: attempt }),
-            }
-        }
+        let policy = ExponentialBuilder::default()
+            .with_min_delay(self.retry.first_delay)
+            .with_factor(2.0)
+            .without_max_delay()
+            .with_max_times(self.retry.attempts.max(1) as usize - 1);
+        let attempts = AtomicU32::new(0);
+        let max_retry_after = self.retry.max_retry_after;
+        (|| {
+            attempts.fetch_add(1, Ordering::Relaxed);
+            call()
+        })
+        .retry(policy)
+        .when(is_transient)
+        .adjust(|e, delay| delay.map(|d| d.max(retry_after(e).min(max_retry_after))))
+        .notify(|e, wait| {
+            tracing::warn!(what, attempt = attempts.load(Ordering::Relaxed), ?wait, error = %message(e), "transient API error; retrying")
+        })
+        .await
+        .map_err(|error| Failure { error, attempts: attempts.load(Ordering::Relaxed) })
     }
 
     /// After AlreadyExists: the pod counts as created when the existing one carries this action's id.
