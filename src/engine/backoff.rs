@@ -51,6 +51,16 @@ impl FailedPodBackoff {
         self.entries.get(key).map(|e| e.delay)
     }
 
+    /// Keys whose backoff runs at `now`.
+    pub fn keys_in_backoff(&self, now: DateTime<Utc>) -> impl Iterator<Item = &str> {
+        self.entries.iter().filter(move |(_, e)| now - e.last_update < e.delay).map(|(k, _)| k.as_str())
+    }
+
+    /// The earliest end of a backoff still running at `now`.
+    pub fn next_end(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        self.entries.values().map(|e| e.last_update + e.delay).filter(|end| *end > now).min()
+    }
+
     /// GC: drops entries idle for more than twice the maximum.
     pub fn gc(&mut self, now: DateTime<Utc>) {
         self.entries.retain(|_, e| now - e.last_update <= MAX_BACKOFF * 2);
