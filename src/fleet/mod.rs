@@ -3,17 +3,19 @@
 
 mod actor;
 pub mod catalog;
+mod clusters;
 mod daemonsets;
 pub mod error;
+pub mod messages;
 mod planning;
 mod revisions;
 mod rollout;
-pub mod session;
+mod sessions;
 mod slow_start;
 mod token;
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -23,13 +25,11 @@ use tokio::sync::{mpsc, watch};
 pub use catalog::{Catalog, CatalogEntry};
 pub use daemonsets::{ApplyOutcome, DaemonSetView, TargetView};
 pub use error::FleetError;
+pub use messages::{CloseReason, Control, Report, ReportQuery, ShimAction, ShimEvent, ToShim};
 pub use planning::{ClusterPlan, PlanSource};
 pub use revisions::{RevisionView, RollbackOutcome};
 pub use rollout::{ClusterRollout, Rollout};
-pub use session::{CloseReason, Control, Report, ReportQuery, ShimAction, ShimEvent, ToShim};
 
-use crate::engine::model::Labels;
-use crate::engine::selector::Selector;
 use crate::store::{ClusterRecord, Store};
 
 /// Tunables of the fleet.
@@ -154,200 +154,4 @@ impl Fleet {
         let sessions = self.inner.sessions.lock().expect("sessions lock");
         sessions.get(cluster).map(|s| s.info.lock().expect("session info lock").clone())
     }
-
-    // ---- clusters ----
-
-    /// Registers a cluster and returns it with its one-time token.
-    pub async fn register_cluster(&self, name: &str, labels: Labels) -> Result<(ClusterView, String), FleetError> {
-        validate_cluster_name(name)?;
-        for (key, value) in &labels {
-            crate::engine::validation::validate_label(key, value)
-                .map_err(|e| FleetError::InvalidArgument(format!("labels: {e}")))?;
-        }
-        let token = token::generate();
-        let record = ClusterRecord {
-            name: name.to_string(),
-            labels,
-            token_active: true,
-            created_at: Utc::now(),
-            last_seen_at: None,
-            shim_version: String::new(),
-            node_count: 0,
-        };
-        self.inner.store.create_cluster(&record, &token::hash(&token)).await?;
-        Ok((ClusterView { record, session: None }, token))
-    }
-
-    pub async fn get_cluster(&self, name: &str) -> Result<ClusterView, FleetError> {
-        let record = self
-            .inner
-            .store
-            .get_cluster(name)
-            .await?
-            .ok_or_else(|| FleetError::NotFound(format!("cluster {name:?} not found")))?;
-        Ok(ClusterView { session: self.session_info(name), record })
-    }
-
-    pub async fn list_clusters(&self, label_selector: &str) -> Result<Vec<ClusterView>, FleetError> {
-        let selector =
-            Selector::parse(label_selector).map_err(|e| FleetError::InvalidArgument(format!("label_selector: {e}")))?;
-        let records = self.inner.store.list_clusters().await?;
-        Ok(records
-            .into_iter()
-            .filter(|r| selector.matches(&r.labels))
-            .map(|record| ClusterView { session: self.session_info(&record.name), record })
-            .collect())
-    }
-
-    /// Replaces a cluster's token (Some) or revokes it (None); a connected shim is disconnected.
-    pub async fn reset_cluster_token(
-        &self,
-        name: &str,
-        issue_new: bool,
-    ) -> Result<(ClusterView, Option<String>), FleetError> {
-        let token = issue_new.then(token::generate);
-        let hash = token.as_deref().map(token::hash);
-        self.inner.store.set_cluster_token(name, hash.as_deref()).await?;
-        self.close_session(name, CloseReason::CredentialsRevoked);
-        Ok((self.get_cluster(name).await?, token))
-    }
-
-    fn close_session(&self, cluster: &str, reason: CloseReason) {
-        if let Some(s) = self.inner.sessions.lock().expect("sessions lock").remove(cluster) {
-            let _ = s.control.send(Control::Close(reason));
-        }
-    }
-
-    /// Ends every shim session (the shims reconnect, to this replica or another) and every rollout watch, so
-    /// that a graceful shutdown does not wait on streams that never end by themselves.
-    pub fn shutdown(&self) {
-        self.inner.shutting_down.store(true, Ordering::SeqCst);
-        let sessions: Vec<SessionHandle> =
-            self.inner.sessions.lock().expect("sessions lock").drain().map(|(_, s)| s).collect();
-        for s in sessions {
-            let _ = s
-                .control
-                .send(Control::Close(CloseReason::Unavailable("daemonplane is shutting down; reconnect".into())));
-        }
-        self.notify_status();
-    }
-
-    /// Waits (at most `limit`) until every cluster actor has ended and written its session's last state.
-    pub async fn wait_for_actors(&self, limit: Duration) -> bool {
-        let mut live = self.inner.live_actors.subscribe();
-        tokio::time::timeout(limit, live.wait_for(|n| *n == 0)).await.is_ok()
-    }
-
-    pub fn is_shutting_down(&self) -> bool {
-        self.inner.shutting_down.load(Ordering::SeqCst)
-    }
-
-    /// Sends a report query to a cluster's actor; None when no session is open.
-    async fn query(
-        &self,
-        cluster: &str,
-        query: impl FnOnce(tokio::sync::oneshot::Sender<Report>) -> ReportQuery,
-    ) -> Option<Report> {
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        {
-            let sessions = self.inner.sessions.lock().expect("sessions lock");
-            let session = sessions.get(cluster)?;
-            session.control.send(Control::Report(query(tx))).ok()?;
-        }
-        rx.await.ok()
-    }
-
-    // ---- shim sessions ----
-
-    /// The cluster a bearer token belongs to.
-    pub async fn authenticate(&self, token: &str) -> Result<ClusterRecord, FleetError> {
-        if token.is_empty() {
-            return Err(FleetError::Unauthenticated(
-                "missing shim token: send `authorization: Bearer <token>` metadata".into(),
-            ));
-        }
-        self.inner
-            .store
-            .cluster_by_token_hash(&token::hash(token))
-            .await?
-            .ok_or_else(|| FleetError::Unauthenticated("invalid or revoked shim token".into()))
-    }
-
-    /// Opens a session for an authenticated cluster after its hello; an older session of the cluster is closed.
-    pub async fn open_session(
-        &self,
-        cluster: &ClusterRecord,
-        hello_cluster: &str,
-        shim_version: &str,
-    ) -> Result<Session, FleetError> {
-        if self.is_shutting_down() {
-            return Err(FleetError::Unavailable("daemonplane is shutting down; reconnect".into()));
-        }
-        if hello_cluster != cluster.name {
-            return Err(FleetError::PermissionDenied(format!(
-                "this token belongs to cluster {:?}; it cannot act for cluster {hello_cluster:?}",
-                cluster.name
-            )));
-        }
-        let intents = self.inner.store.list_intents(&cluster.name).await?;
-        // Recorded before any action can be sent: "never seen" means "cannot hold pods" to a Background delete.
-        let seen = crate::store::ClusterSeen {
-            name: cluster.name.clone(),
-            at: Utc::now(),
-            shim_version: shim_version.to_string(),
-            node_count: cluster.node_count,
-        };
-        self.inner.store.record_cluster_seen(&seen).await?;
-        let (events_tx, events_rx) = mpsc::channel(1024);
-        let (out_tx, out_rx) = mpsc::channel(4096);
-        let (control_tx, control_rx) = mpsc::unbounded_channel();
-        let info = Arc::new(Mutex::new(SessionInfo {
-            shim_version: shim_version.to_string(),
-            last_seen: Some(Utc::now()),
-            ..SessionInfo::default()
-        }));
-        let id = self.inner.next_session.fetch_add(1, Ordering::Relaxed);
-        let previous = self
-            .inner
-            .sessions
-            .lock()
-            .expect("sessions lock")
-            .insert(cluster.name.clone(), SessionHandle { id, control: control_tx, info: Arc::clone(&info) });
-        if let Some(previous) = previous {
-            let _ = previous.control.send(Control::Close(CloseReason::Replaced));
-        }
-        let actor = actor::ClusterActor::new(
-            self.clone(),
-            cluster.name.clone(),
-            id,
-            info,
-            self.inner.catalog.subscribe(),
-            out_tx,
-            intents,
-        );
-        self.inner.live_actors.send_modify(|n| *n += 1);
-        let fleet = self.clone();
-        tokio::spawn(async move {
-            actor.run(events_rx, control_rx).await;
-            fleet.inner.live_actors.send_modify(|n| *n -= 1);
-        });
-        self.notify_status();
-        Ok(Session { cluster: cluster.name.clone(), events: events_tx, outbound: out_rx })
-    }
-
-    /// Called by an actor when its session ends; only the current session unregisters itself.
-    fn session_ended(&self, cluster: &str, id: u64) {
-        let mut sessions = self.inner.sessions.lock().expect("sessions lock");
-        if sessions.get(cluster).is_some_and(|s| s.id == id) {
-            sessions.remove(cluster);
-        }
-        drop(sessions);
-        self.notify_status();
-    }
-}
-
-/// Cluster names are DNS-1123 labels, so they fit in label values and hostnames.
-fn validate_cluster_name(name: &str) -> Result<(), FleetError> {
-    crate::engine::validation::validate_dns1123_label(name)
-        .map_err(|e| FleetError::InvalidArgument(format!("name: Invalid value: {name:?}: {e}")))
 }

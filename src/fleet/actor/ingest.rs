@@ -3,7 +3,7 @@
 
 use crate::engine::model::{Node, Pod};
 use crate::engine::view::{Applied, ClusterView, SlotId};
-use crate::fleet::session::{CloseReason, ShimEvent};
+use crate::fleet::messages::{CloseReason, ShimEvent};
 
 /// A snapshot being received in chunks.
 struct PartialSnapshot {

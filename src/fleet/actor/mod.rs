@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 use chrono::{DateTime, Utc};
 use tokio::sync::{mpsc, watch};
 
-use super::session::{CloseReason, Control, ShimAction, ShimEvent, ToShim};
+use super::messages::{CloseReason, Control, ShimAction, ShimEvent, ToShim};
 use super::{Catalog, Fleet, FleetConfig, FleetError, SessionInfo};
 use crate::store::{ActionIntent, ClusterSeen, IntentKind};
 use expectations::Expectations;

@@ -6,7 +6,7 @@ use chrono::Utc;
 use super::ClusterActor;
 use crate::engine::explain::{explain_node, report_cluster};
 use crate::engine::manage::ManageContext;
-use crate::fleet::session::{Report, ReportQuery};
+use crate::fleet::messages::{Report, ReportQuery};
 
 impl ClusterActor {
     pub(super) fn report(&self, query: ReportQuery) {

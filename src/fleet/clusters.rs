@@ -1,0 +1,72 @@
+//! Registered clusters: registration with labels, listing by label selector, and the shim token's rotation and
+//! revocation.
+
+use chrono::Utc;
+
+use super::{CloseReason, ClusterView, Fleet, FleetError, token};
+use crate::engine::model::Labels;
+use crate::engine::selector::Selector;
+use crate::store::ClusterRecord;
+
+impl Fleet {
+    /// Registers a cluster and returns it with its one-time token.
+    pub async fn register_cluster(&self, name: &str, labels: Labels) -> Result<(ClusterView, String), FleetError> {
+        validate_cluster_name(name)?;
+        for (key, value) in &labels {
+            crate::engine::validation::validate_label(key, value)
+                .map_err(|e| FleetError::InvalidArgument(format!("labels: {e}")))?;
+        }
+        let token = token::generate();
+        let record = ClusterRecord {
+            name: name.to_string(),
+            labels,
+            token_active: true,
+            created_at: Utc::now(),
+            last_seen_at: None,
+            shim_version: String::new(),
+            node_count: 0,
+        };
+        self.inner.store.create_cluster(&record, &token::hash(&token)).await?;
+        Ok((ClusterView { record, session: None }, token))
+    }
+
+    pub async fn get_cluster(&self, name: &str) -> Result<ClusterView, FleetError> {
+        let record = self
+            .inner
+            .store
+            .get_cluster(name)
+            .await?
+            .ok_or_else(|| FleetError::NotFound(format!("cluster {name:?} not found")))?;
+        Ok(ClusterView { session: self.session_info(name), record })
+    }
+
+    pub async fn list_clusters(&self, label_selector: &str) -> Result<Vec<ClusterView>, FleetError> {
+        let selector =
+            Selector::parse(label_selector).map_err(|e| FleetError::InvalidArgument(format!("label_selector: {e}")))?;
+        let records = self.inner.store.list_clusters().await?;
+        Ok(records
+            .into_iter()
+            .filter(|r| selector.matches(&r.labels))
+            .map(|record| ClusterView { session: self.session_info(&record.name), record })
+            .collect())
+    }
+
+    /// Replaces a cluster's token (Some) or revokes it (None); a connected shim is disconnected.
+    pub async fn reset_cluster_token(
+        &self,
+        name: &str,
+        issue_new: bool,
+    ) -> Result<(ClusterView, Option<String>), FleetError> {
+        let token = issue_new.then(token::generate);
+        let hash = token.as_deref().map(token::hash);
+        self.inner.store.set_cluster_token(name, hash.as_deref()).await?;
+        self.close_session(name, CloseReason::CredentialsRevoked);
+        Ok((self.get_cluster(name).await?, token))
+    }
+}
+
+/// Cluster names are DNS-1123 labels, so they fit in label values and hostnames.
+fn validate_cluster_name(name: &str) -> Result<(), FleetError> {
+    crate::engine::validation::validate_dns1123_label(name)
+        .map_err(|e| FleetError::InvalidArgument(format!("name: Invalid value: {name:?}: {e}")))
+}

@@ -1,0 +1,146 @@
+//! Shim sessions: authentication of a shim's token, one session (and actor) per connected cluster, reports
+//! asked of a session, and ending them at shutdown.
+
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::Utc;
+use tokio::sync::mpsc;
+
+use super::actor::ClusterActor;
+use super::{CloseReason, Control, Fleet, FleetError, Report, ReportQuery, Session, SessionHandle, SessionInfo, token};
+use crate::store::{ClusterRecord, ClusterSeen};
+
+impl Fleet {
+    pub(super) fn close_session(&self, cluster: &str, reason: CloseReason) {
+        if let Some(s) = self.inner.sessions.lock().expect("sessions lock").remove(cluster) {
+            let _ = s.control.send(Control::Close(reason));
+        }
+    }
+
+    /// Ends every shim session (the shims reconnect, to this replica or another) and every rollout watch, so
+    /// that a graceful shutdown does not wait on streams that never end by themselves.
+    pub fn shutdown(&self) {
+        self.inner.shutting_down.store(true, Ordering::SeqCst);
+        let sessions: Vec<SessionHandle> =
+            self.inner.sessions.lock().expect("sessions lock").drain().map(|(_, s)| s).collect();
+        for s in sessions {
+            let _ = s
+                .control
+                .send(Control::Close(CloseReason::Unavailable("daemonplane is shutting down; reconnect".into())));
+        }
+        self.notify_status();
+    }
+
+    /// Waits (at most `limit`) until every cluster actor has ended and written its session's last state.
+    pub async fn wait_for_actors(&self, limit: Duration) -> bool {
+        let mut live = self.inner.live_actors.subscribe();
+        tokio::time::timeout(limit, live.wait_for(|n| *n == 0)).await.is_ok()
+    }
+
+    pub fn is_shutting_down(&self) -> bool {
+        self.inner.shutting_down.load(Ordering::SeqCst)
+    }
+
+    /// Sends a report query to a cluster's actor; None when no session is open.
+    pub(super) async fn query(
+        &self,
+        cluster: &str,
+        query: impl FnOnce(tokio::sync::oneshot::Sender<Report>) -> ReportQuery,
+    ) -> Option<Report> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        {
+            let sessions = self.inner.sessions.lock().expect("sessions lock");
+            let session = sessions.get(cluster)?;
+            session.control.send(Control::Report(query(tx))).ok()?;
+        }
+        rx.await.ok()
+    }
+
+    /// The cluster a bearer token belongs to.
+    pub async fn authenticate(&self, token: &str) -> Result<ClusterRecord, FleetError> {
+        if token.is_empty() {
+            return Err(FleetError::Unauthenticated(
+                "missing shim token: send `authorization: Bearer <token>` metadata".into(),
+            ));
+        }
+        self.inner
+            .store
+            .cluster_by_token_hash(&token::hash(token))
+            .await?
+            .ok_or_else(|| FleetError::Unauthenticated("invalid or revoked shim token".into()))
+    }
+
+    /// Opens a session for an authenticated cluster after its hello; an older session of the cluster is closed.
+    pub async fn open_session(
+        &self,
+        cluster: &ClusterRecord,
+        hello_cluster: &str,
+        shim_version: &str,
+    ) -> Result<Session, FleetError> {
+        if self.is_shutting_down() {
+            return Err(FleetError::Unavailable("daemonplane is shutting down; reconnect".into()));
+        }
+        if hello_cluster != cluster.name {
+            return Err(FleetError::PermissionDenied(format!(
+                "this token belongs to cluster {:?}; it cannot act for cluster {hello_cluster:?}",
+                cluster.name
+            )));
+        }
+        let intents = self.inner.store.list_intents(&cluster.name).await?;
+        // Recorded before any action can be sent: "never seen" means "cannot hold pods" to a Background delete.
+        let seen = ClusterSeen {
+            name: cluster.name.clone(),
+            at: Utc::now(),
+            shim_version: shim_version.to_string(),
+            node_count: cluster.node_count,
+        };
+        self.inner.store.record_cluster_seen(&seen).await?;
+        let (events_tx, events_rx) = mpsc::channel(1024);
+        let (out_tx, out_rx) = mpsc::channel(4096);
+        let (control_tx, control_rx) = mpsc::unbounded_channel();
+        let info = Arc::new(Mutex::new(SessionInfo {
+            shim_version: shim_version.to_string(),
+            last_seen: Some(Utc::now()),
+            ..SessionInfo::default()
+        }));
+        let id = self.inner.next_session.fetch_add(1, Ordering::Relaxed);
+        let previous = self
+            .inner
+            .sessions
+            .lock()
+            .expect("sessions lock")
+            .insert(cluster.name.clone(), SessionHandle { id, control: control_tx, info: Arc::clone(&info) });
+        if let Some(previous) = previous {
+            let _ = previous.control.send(Control::Close(CloseReason::Replaced));
+        }
+        let actor = ClusterActor::new(
+            self.clone(),
+            cluster.name.clone(),
+            id,
+            info,
+            self.inner.catalog.subscribe(),
+            out_tx,
+            intents,
+        );
+        self.inner.live_actors.send_modify(|n| *n += 1);
+        let fleet = self.clone();
+        tokio::spawn(async move {
+            actor.run(events_rx, control_rx).await;
+            fleet.inner.live_actors.send_modify(|n| *n -= 1);
+        });
+        self.notify_status();
+        Ok(Session { cluster: cluster.name.clone(), events: events_tx, outbound: out_rx })
+    }
+
+    /// Called by an actor when its session ends; only the current session unregisters itself.
+    pub(super) fn session_ended(&self, cluster: &str, id: u64) {
+        let mut sessions = self.inner.sessions.lock().expect("sessions lock");
+        if sessions.get(cluster).is_some_and(|s| s.id == id) {
+            sessions.remove(cluster);
+        }
+        drop(sessions);
+        self.notify_status();
+    }
+}
