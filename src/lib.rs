@@ -4,6 +4,7 @@
 //! actor per connected cluster); [`store`] is the only place with SQL; [`api`] translates protobuf.
 
 pub mod api;
+pub mod apiserver;
 pub mod cli;
 pub mod demo;
 pub mod engine;

@@ -9,7 +9,6 @@ pub mod explain;
 pub mod fit;
 pub mod label_set;
 pub mod manage;
-pub mod manifest;
 pub mod model;
 pub mod placement;
 pub mod pod;

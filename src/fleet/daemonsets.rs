@@ -8,7 +8,7 @@ use k8s_openapi::api::apps::v1::DaemonSet;
 
 use super::{Fleet, FleetError, SessionInfo};
 use crate::engine::fit::PodDemand;
-use crate::engine::manifest::parse_daemon_set;
+use crate::apiserver::manifest::parse_daemon_set;
 use crate::engine::revision::{
     CHANGE_CAUSE_ANNOTATION, HistoryEntry, canonical_json, canonical_template, construct_history, revision_name,
 };
