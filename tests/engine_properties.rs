@@ -13,12 +13,13 @@ use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
+use daemonplane::apiserver::daemonset::validate_daemon_set;
+use daemonplane::apiserver::defaults::set_defaults;
 use daemonplane::engine::backoff::FailedPodBackoff;
 use daemonplane::engine::daemonset::CompiledDaemonSet;
 use daemonplane::engine::manage::{ManageContext, Plan, Planner, manage};
 use daemonplane::engine::model::{ControllerRef, Labels, Node, OWNER_UID_LABEL, Pod, PodPhase, REVISION_HASH_LABEL};
 use daemonplane::engine::taint::NodeTaint;
-use daemonplane::engine::validation::{set_defaults, validate_daemon_set};
 use daemonplane::engine::view::{Applied, ClusterView};
 use k8s_openapi::api::apps::v1::DaemonSet;
 use k8s_openapi::api::core::v1::Taint;

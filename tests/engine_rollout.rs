@@ -16,6 +16,7 @@ use std::collections::{BTreeSet, HashSet};
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
+use daemonplane::apiserver::defaults::set_defaults;
 use daemonplane::engine::backoff::FailedPodBackoff;
 use daemonplane::engine::daemonset::CompiledDaemonSet;
 use daemonplane::engine::manage::{DEFAULT_BURST, ManageContext, is_available, manage};
@@ -24,7 +25,6 @@ use daemonplane::engine::revision::{canonical_template, compute_hash};
 use daemonplane::engine::rolling_update::{
     RollingParams, RolloutOptions, RolloutReason, RolloutRound, UnavailableNumbers, rolling_update, unavailable_numbers,
 };
-use daemonplane::engine::validation::set_defaults;
 use daemonplane::engine::view::{Applied, ClusterView};
 use k8s_openapi::api::apps::v1::DaemonSet;
 use k8s_openapi::api::core::v1::Taint;

@@ -17,6 +17,9 @@ use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
+use daemonplane::apiserver::daemonset::validate_daemon_set;
+use daemonplane::apiserver::defaults::set_defaults;
+use daemonplane::apiserver::field::FieldErrorType;
 use daemonplane::engine::backoff::{FailedPodBackoff, INITIAL_BACKOFF};
 use daemonplane::engine::daemonset::CompiledDaemonSet;
 use daemonplane::engine::manage::{
@@ -27,7 +30,6 @@ use daemonplane::engine::model::{
 };
 use daemonplane::engine::placement::target_node_name;
 use daemonplane::engine::pod::{PodOwner, daemon_pod};
-use daemonplane::engine::validation::{FieldErrorType, set_defaults, validate_daemon_set};
 use daemonplane::engine::view::{Applied, ClusterView};
 use k8s_openapi::api::apps::v1::DaemonSet;
 use k8s_openapi::api::core::v1::Taint;
@@ -863,9 +865,9 @@ fn s45_pod_is_not_deleted_by_daemonset_with_empty_label_selector() {
     set_defaults(&mut ds);
     let errors = validate_daemon_set(&ds);
     assert!(
-        errors.iter().any(|e| e.field == "spec.selector"
-            && e.error_type == FieldErrorType::Invalid
-            && e.detail.contains("empty selector is invalid for daemonset")),
+        errors.iter().any(|e| e.field() == "spec.selector"
+            && e.error_type() == FieldErrorType::Invalid
+            && e.detail().contains("empty selector is invalid for daemonset")),
         "{errors:?}"
     );
 }

@@ -11,7 +11,7 @@ use super::model::{OWNER_UID_LABEL, Pod, REVISION_HASH_LABEL};
 use super::placement::PlacementPolicy;
 use super::pod_selector::PodSelector;
 use super::rolling_update::RolloutOptions;
-use super::validation::scaled_value;
+use crate::apiserver::intstr::scaled_value;
 
 /// upstream util.AllowsSurge: RollingUpdate whose maxSurge resolves above 0 against a single node.
 fn allows_surge(spec: &DaemonSetSpec) -> bool {

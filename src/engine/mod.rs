@@ -18,5 +18,4 @@ pub mod rolling_update;
 pub mod selector;
 pub mod status;
 pub mod taint;
-pub mod validation;
 pub mod view;

@@ -41,8 +41,8 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use super::daemonset::CompiledDaemonSet;
 use super::manage::{ClaimedPods, DeleteReason, ManageContext, PodDeletion, claimed_pods, is_available};
 use super::model::{Node, Pod};
-use super::validation::scaled_value;
 use super::view::{ClusterView, SlotId};
+use crate::apiserver::intstr::scaled_value;
 
 /// The rollout settings: apps/v1 RollingUpdate plus daemonplane's extensions (defaults = upstream behaviour).
 #[derive(Clone, Debug, Default, PartialEq)]

@@ -6,9 +6,9 @@ use std::sync::Arc;
 
 use k8s_openapi::api::apps::v1::DaemonSet;
 
+use crate::apiserver::defaults::set_defaults;
 use crate::engine::daemonset::CompiledDaemonSet;
 use crate::engine::rolling_update::parse_partition;
-use crate::engine::validation::set_defaults;
 use crate::store::{DaemonSetRecord, RolloutSettings, StoreError};
 
 /// daemonplane's rollout settings on top of the spec's updateStrategy.

@@ -13,7 +13,7 @@ impl Fleet {
     pub async fn register_cluster(&self, name: &str, labels: Labels) -> Result<(ClusterView, String), FleetError> {
         validate_cluster_name(name)?;
         for (key, value) in &labels {
-            crate::engine::validation::validate_label(key, value)
+            crate::apiserver::metadata::validate_label(key, value)
                 .map_err(|e| FleetError::InvalidArgument(format!("labels: {e}")))?;
         }
         let token = token::generate();
@@ -67,6 +67,6 @@ impl Fleet {
 
 /// Cluster names are DNS-1123 labels, so they fit in label values and hostnames.
 fn validate_cluster_name(name: &str) -> Result<(), FleetError> {
-    crate::engine::validation::validate_dns1123_label(name)
+    crate::apiserver::names::validate_dns1123_label(name)
         .map_err(|e| FleetError::InvalidArgument(format!("name: Invalid value: {name:?}: {e}")))
 }

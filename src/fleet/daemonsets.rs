@@ -7,15 +7,16 @@ use chrono::Utc;
 use k8s_openapi::api::apps::v1::DaemonSet;
 
 use super::{Fleet, FleetError, SessionInfo};
-use crate::engine::fit::PodDemand;
+use crate::apiserver::daemonset::{validate_daemon_set, validate_daemon_set_update};
+use crate::apiserver::defaults::set_defaults;
 use crate::apiserver::manifest::parse_daemon_set;
+use crate::apiserver::metadata::validate_label;
+use crate::apiserver::names::is_valid_percent;
+use crate::engine::fit::PodDemand;
 use crate::engine::revision::{
     CHANGE_CAUSE_ANNOTATION, HistoryEntry, canonical_json, canonical_template, construct_history, revision_name,
 };
 use crate::engine::status::StatusCounts;
-use crate::engine::validation::{
-    is_valid_percent, set_defaults, validate_daemon_set, validate_daemon_set_update, validate_label,
-};
 use crate::store::{DaemonSetRecord, DaemonSetWrite, RevisionRecord, RolloutSettings, TargetRecord};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 

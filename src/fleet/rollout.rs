@@ -6,9 +6,9 @@ use k8s_openapi::api::apps::v1::DaemonSet;
 
 use super::daemonsets::DaemonSetView;
 use super::{Fleet, FleetError};
+use crate::apiserver::defaults::set_defaults;
 use crate::engine::rolling_update::{parse_partition, partition_count};
 use crate::engine::status::{RolloutFacts, RolloutPhase, StatusCounts, rollout_phase};
-use crate::engine::validation::set_defaults;
 
 /// One cluster's rollout.
 #[derive(Clone, Debug, PartialEq)]
