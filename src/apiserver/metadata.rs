@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
+use kube::core::{Selector, SelectorExt};
 
 use super::field::{FieldError, FieldErrorType, Path, err, forbidden, go_quote, invalid, json, nonnegative, required};
 use super::names::{is_dns1123_label, is_qualified_name, is_valid_label_value, name_is_dns_subdomain};
@@ -211,35 +212,19 @@ pub(super) fn validate_label_selector(sel: &LabelSelector, path: &Path, errs: &m
     }
 }
 
-/// `LabelSelectorAsSelector(sel).Matches(labels)`: `None` when the selector does not parse, `Some(true)` for
-/// the empty selector (it selects everything).
+/// `LabelSelectorAsSelector(sel).Matches(labels)`: `None` when the selector does not convert, `Some(true)` for
+/// the empty selector (it selects everything). The conversion fails exactly where `ValidateLabelSelector`
+/// reports an error (key and value syntax, operator, values per operator); kube's looser conversion then only
+/// builds the selector that matches.
 pub(super) fn selector_matches(sel: &LabelSelector, labels: Option<&BTreeMap<String, String>>) -> Option<bool> {
-    let empty = BTreeMap::new();
-    let labels = labels.unwrap_or(&empty);
-    let key_ok = |k: &str| is_qualified_name(k).is_empty();
-    let value_ok = |v: &str| is_valid_label_value(v).is_empty();
-    let mut matched = true;
-    for (k, v) in sel.match_labels.iter().flatten() {
-        if !key_ok(k) || !value_ok(v) {
-            return None;
-        }
-        matched &= labels.get(k) == Some(v);
+    let mut errs = Vec::new();
+    validate_label_selector(sel, &Path::root(""), &mut errs);
+    if !errs.is_empty() {
+        return None;
     }
-    for expr in sel.match_expressions.iter().flatten() {
-        let values = expr.values.as_deref().unwrap_or_default();
-        if !key_ok(&expr.key) || !values.iter().all(|v| value_ok(v)) {
-            return None;
-        }
-        let present = labels.get(&expr.key);
-        matched &= match expr.operator.as_str() {
-            "In" if !values.is_empty() => present.is_some_and(|v| values.contains(v)),
-            "NotIn" if !values.is_empty() => present.is_none_or(|v| !values.contains(v)),
-            "Exists" if values.is_empty() => present.is_some(),
-            "DoesNotExist" if values.is_empty() => present.is_none(),
-            _ => return None,
-        };
-    }
-    Some(matched)
+    let selector = Selector::try_from(sel.clone()).ok()?;
+    let no_labels = BTreeMap::new();
+    Some(selector.matches(labels.unwrap_or(&no_labels)))
 }
 
 #[cfg(test)]
