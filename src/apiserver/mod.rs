@@ -16,6 +16,7 @@ pub mod names;
 mod pod_spec;
 mod probes;
 mod scheduling;
+pub mod strategy;
 #[cfg(test)]
 mod test_support;
 mod volumes;

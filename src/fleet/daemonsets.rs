@@ -1,5 +1,6 @@
-//! Applying, reading and deleting DaemonSets. Parsing, validation and revision choice are the engine's; this
-//! file sequences them with the store and publishes the new catalog.
+//! Applying, reading and deleting DaemonSets. Admission (decoding, defaulting, validation, the generation) is
+//! the apiserver's and revision choice the engine's; this file sequences them with the store and publishes the
+//! new catalog.
 
 use std::collections::BTreeSet;
 
@@ -7,12 +8,9 @@ use chrono::Utc;
 use k8s_openapi::api::apps::v1::DaemonSet;
 
 use super::{Fleet, FleetError, SessionInfo};
-use crate::apiserver::daemonset::{validate_daemon_set, validate_daemon_set_update};
-use crate::apiserver::defaults::set_defaults;
-use crate::apiserver::manifest::parse_daemon_set;
 use crate::apiserver::metadata::validate_label;
 use crate::apiserver::names::is_valid_percent;
-use crate::engine::fit::PodDemand;
+use crate::apiserver::strategy::{Admitted, DEFAULT_NAMESPACE, Rejection, admit, admit_update};
 use crate::engine::revision::{
     CHANGE_CAUSE_ANNOTATION, HistoryEntry, canonical_json, canonical_template, construct_history, revision_name,
 };
@@ -46,7 +44,7 @@ pub struct DaemonSetView {
     pub fleet: StatusCounts,
 }
 
-/// A manifest read, defaulted and validated: everything an apply or a dry run needs of it.
+/// A manifest admitted, with its canonical forms: everything an apply or a dry run needs of it.
 pub(crate) struct Prepared {
     pub defaulted: DaemonSet,
     pub namespace: String,
@@ -58,29 +56,9 @@ pub(crate) struct Prepared {
     pub template: String,
 }
 
-/// Parses, defaults and validates a manifest like the API server would on create.
+/// Admits a manifest like the API server would on create.
 pub(crate) fn prepare(manifest: &str) -> Result<Prepared, FleetError> {
-    let mut applied = parse_daemon_set(manifest).map_err(|e| FleetError::InvalidArgument(e.to_string()))?;
-    // kubectl fills the namespace from its context; ours is "default".
-    if applied.metadata.namespace.as_deref().unwrap_or_default().is_empty() {
-        applied.metadata.namespace = Some("default".to_string());
-    }
-    // Server-owned fields are not the user's to set.
-    applied.status = None;
-    applied.metadata.uid = None;
-    applied.metadata.resource_version = None;
-    applied.metadata.generation = None;
-    let mut defaulted = applied.clone();
-    set_defaults(&mut defaulted);
-    let errors = validate_daemon_set(&defaulted);
-    if !errors.is_empty() {
-        return Err(invalid(errors.iter().map(ToString::to_string)));
-    }
-    // Resource quantities must be usable for fit prediction (the API server rejects what does not parse).
-    if let Some(spec) = &defaulted.spec.template.spec {
-        PodDemand::from_pod_spec(spec)
-            .map_err(|e| FleetError::InvalidArgument(format!("spec.template.spec: Invalid value: {e}")))?;
-    }
+    let Admitted { applied, defaulted } = admit(manifest).map_err(rejected)?;
     Ok(Prepared {
         namespace: defaulted.metadata.namespace.clone().unwrap_or_default(),
         name: defaulted.metadata.name.clone().unwrap_or_default(),
@@ -88,6 +66,10 @@ pub(crate) fn prepare(manifest: &str) -> Result<Prepared, FleetError> {
         template: canonical_template(&defaulted.spec.template),
         defaulted,
     })
+}
+
+fn rejected(rejection: Rejection) -> FleetError {
+    FleetError::InvalidArgument(rejection.to_string())
 }
 
 /// Checks rollout settings like the API server checks a manifest, with their field paths.
@@ -118,10 +100,6 @@ fn validate_rollout(settings: &RolloutSettings) -> Result<(), FleetError> {
         validate_label(key, value).map_err(|e| FleetError::InvalidArgument(format!("rollout.nodeSelector: {e}")))?;
     }
     Ok(())
-}
-
-fn invalid(errors: impl IntoIterator<Item = String>) -> FleetError {
-    FleetError::InvalidArgument(errors.into_iter().collect::<Vec<_>>().join("; "))
 }
 
 impl Fleet {
@@ -188,14 +166,9 @@ impl Fleet {
                         "daemonset {namespace}/{name} is being deleted; apply it again once it is gone"
                     )));
                 }
-                let old_ds: DaemonSet = serde_json::from_str(&old.manifest)
+                let old_applied: DaemonSet = serde_json::from_str(&old.manifest)
                     .map_err(|e| FleetError::Internal(format!("stored manifest of {namespace}/{name}: {e}")))?;
-                let mut old_defaulted = old_ds;
-                set_defaults(&mut old_defaulted);
-                let errors = validate_daemon_set_update(&defaulted, &old_defaulted);
-                if !errors.is_empty() {
-                    return Err(invalid(errors.iter().map(ToString::to_string)));
-                }
+                let generation = admit_update(&defaulted, &old_applied, old.generation).map_err(rejected)?;
                 // Every cluster not wanted any more has the DaemonSet's pods removed before its row goes.
                 let mut new_targets: Vec<(String, bool)> = wanted.iter().map(|c| (c.clone(), false)).collect();
                 new_targets.extend(
@@ -209,9 +182,6 @@ impl Fleet {
                 if old.manifest == manifest_json && old_targets == new_targets && old.rollout == rollout {
                     return Ok((self.view_of(old), ApplyOutcome::Unchanged));
                 }
-                // metadata.generation rises on spec changes only.
-                let spec_changed =
-                    serde_json::to_value(&old_defaulted.spec).ok() != serde_json::to_value(&defaulted.spec).ok();
                 let history: Vec<HistoryEntry> = self
                     .store()
                     .list_revisions(&old.uid)
@@ -230,7 +200,7 @@ impl Fleet {
                 };
                 let record = DaemonSetRecord {
                     manifest: manifest_json,
-                    generation: old.generation + i64::from(spec_changed),
+                    generation,
                     collision_count: current.collision_count,
                     current_revision: current.revision,
                     current_hash: current.hash,
@@ -257,7 +227,7 @@ impl Fleet {
     }
 
     pub async fn get_daemon_set(&self, namespace: &str, name: &str) -> Result<DaemonSetView, FleetError> {
-        let namespace = if namespace.is_empty() { "default" } else { namespace };
+        let namespace = if namespace.is_empty() { DEFAULT_NAMESPACE } else { namespace };
         let record = self
             .store()
             .get_daemonset(namespace, name)
@@ -280,7 +250,7 @@ impl Fleet {
         name: &str,
         orphan: bool,
     ) -> Result<Option<DaemonSetView>, FleetError> {
-        let namespace = if namespace.is_empty() { "default" } else { namespace };
+        let namespace = if namespace.is_empty() { DEFAULT_NAMESPACE } else { namespace };
         let _writes = self.inner.writes.lock().await;
         let record = self
             .store()
