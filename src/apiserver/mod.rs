@@ -15,6 +15,7 @@ pub mod metadata;
 pub mod names;
 mod pod_spec;
 mod probes;
+pub mod rollout_settings;
 mod scheduling;
 pub mod strategy;
 #[cfg(test)]

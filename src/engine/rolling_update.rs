@@ -230,22 +230,6 @@ pub fn unavailable_numbers(
     Ok(UnavailableNumbers { max_surge, max_unavailable, desired, empty_slots })
 }
 
-/// A partition as settings carry it in text: empty = None, `"N%"` = a percent, otherwise an integer.
-pub fn parse_partition(text: &str) -> Result<Option<IntOrString>, String> {
-    let text = text.trim();
-    if text.is_empty() {
-        return Ok(None);
-    }
-    let partition = if text.ends_with('%') {
-        IntOrString::String(text.to_string())
-    } else {
-        IntOrString::Int(text.parse().map_err(|e| format!("invalid value for partition {text:?}: {e}"))?)
-    };
-    // The same checks as when it is used.
-    partition_count(&partition, 0)?;
-    Ok(Some(partition))
-}
-
 /// The partition extension's count: an int as is, a percent of `desired` rounded down; clamped to [0, desired].
 pub fn partition_count(partition: &IntOrString, desired: i32) -> Result<i32, String> {
     // scaled_value validates the form (and gives upstream's error text); the percent is then rounded down.
@@ -746,11 +730,6 @@ mod tests {
         assert_eq!(partition_count(&IntOrString::Int(9), 4), Ok(4));
         assert_eq!(partition_count(&IntOrString::Int(-3), 4), Ok(0));
         assert!(partition_count(&pct("abc"), 4).is_err());
-        assert_eq!(parse_partition(""), Ok(None));
-        assert_eq!(parse_partition("3"), Ok(Some(IntOrString::Int(3))));
-        assert_eq!(parse_partition("20%"), Ok(Some(pct("20%"))));
-        assert!(parse_partition("x%").is_err());
-        assert!(parse_partition("three").is_err());
     }
 
     #[test]

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use k8s_openapi::api::apps::v1::DaemonSet;
 
 use crate::apiserver::defaults::set_defaults;
+use crate::apiserver::rollout_settings::parse_partition;
 use crate::engine::daemonset::CompiledDaemonSet;
-use crate::engine::rolling_update::parse_partition;
 use crate::store::{DaemonSetRecord, RolloutSettings, StoreError};
 
 /// daemonplane's rollout settings on top of the spec's updateStrategy.

@@ -8,15 +8,13 @@ use chrono::Utc;
 use k8s_openapi::api::apps::v1::DaemonSet;
 
 use super::{Fleet, FleetError, SessionInfo};
-use crate::apiserver::metadata::validate_label;
-use crate::apiserver::names::is_valid_percent;
+use crate::apiserver::rollout_settings::validate_rollout_settings;
 use crate::apiserver::strategy::{Admitted, DEFAULT_NAMESPACE, Rejection, admit, admit_update};
 use crate::engine::revision::{
     CHANGE_CAUSE_ANNOTATION, HistoryEntry, canonical_json, canonical_template, construct_history, revision_name,
 };
 use crate::engine::status::StatusCounts;
 use crate::store::{DaemonSetRecord, DaemonSetWrite, RevisionRecord, RolloutSettings, TargetRecord};
-use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 /// Like kubectl apply's created / configured / unchanged.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -72,36 +70,6 @@ fn rejected(rejection: Rejection) -> FleetError {
     FleetError::InvalidArgument(rejection.to_string())
 }
 
-/// Checks rollout settings like the API server checks a manifest, with their field paths.
-fn validate_rollout(settings: &RolloutSettings) -> Result<(), FleetError> {
-    if !settings.partition.is_empty() {
-        let partition = if settings.partition.ends_with('%') {
-            IntOrString::String(settings.partition.clone())
-        } else {
-            match settings.partition.parse::<i32>() {
-                Ok(n) => IntOrString::Int(n),
-                Err(_) => IntOrString::String(settings.partition.clone()),
-            }
-        };
-        let valid = match &partition {
-            IntOrString::Int(n) => *n >= 0,
-            IntOrString::String(p) => {
-                is_valid_percent(p).is_empty() && p.trim_end_matches('%').parse::<u32>().is_ok_and(|n| n <= 100)
-            }
-        };
-        if !valid {
-            return Err(FleetError::InvalidArgument(format!(
-                "rollout.partition: Invalid value: {:?}: must be an integer >= 0 or a percent from 0% to 100%",
-                settings.partition
-            )));
-        }
-    }
-    for (key, value) in &settings.node_selector {
-        validate_label(key, value).map_err(|e| FleetError::InvalidArgument(format!("rollout.nodeSelector: {e}")))?;
-    }
-    Ok(())
-}
-
 impl Fleet {
     /// Creates or updates a DaemonSet from a manifest and its target clusters.
     /// `rollout` None keeps the stored rollout settings (the defaults for a new DaemonSet).
@@ -112,7 +80,10 @@ impl Fleet {
         rollout: Option<RolloutSettings>,
     ) -> Result<(DaemonSetView, ApplyOutcome), FleetError> {
         if let Some(settings) = &rollout {
-            validate_rollout(settings)?;
+            let errors = validate_rollout_settings(&settings.partition, &settings.node_selector);
+            if !errors.is_empty() {
+                return Err(rejected(Rejection::Invalid(errors)));
+            }
         }
         let Prepared { defaulted, namespace, name, manifest_json, template } = prepare(manifest)?;
         let wanted: BTreeSet<String> = targets.iter().cloned().collect();

@@ -7,7 +7,8 @@ use k8s_openapi::api::apps::v1::DaemonSet;
 use super::daemonsets::DaemonSetView;
 use super::{Fleet, FleetError};
 use crate::apiserver::defaults::set_defaults;
-use crate::engine::rolling_update::{parse_partition, partition_count};
+use crate::apiserver::rollout_settings::parse_partition;
+use crate::engine::rolling_update::partition_count;
 use crate::engine::status::{RolloutFacts, RolloutPhase, StatusCounts, rollout_phase};
 
 /// One cluster's rollout.
