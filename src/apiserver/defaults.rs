@@ -2,7 +2,7 @@
 //! the pod-template parts of `pkg/apis/core/v1/defaults.go`. Validation runs on the defaulted object.
 
 use k8s_openapi::api::apps::v1::{DaemonSet, DaemonSetUpdateStrategy, RollingUpdateDaemonSet};
-use k8s_openapi::api::core::v1::{Container, EnvVar, HTTPGetAction, PodSpec, PodTemplateSpec, Volume};
+use k8s_openapi::api::core::v1::{Container, ContainerPort, EnvVar, HTTPGetAction, PodSpec, PodTemplateSpec, Volume};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use super::or_empty;
@@ -57,12 +57,7 @@ fn set_pod_template_defaults(template: &mut PodTemplateSpec) {
             &mut ec.termination_message_path,
             &mut ec.termination_message_policy,
         );
-        for p in ec.ports.iter_mut().flatten() {
-            default_str(&mut p.protocol, "TCP");
-        }
-        for ev in ec.env.iter_mut().flatten() {
-            set_env_defaults(ev);
-        }
+        set_port_and_env_defaults(&mut ec.ports, &mut ec.env);
     }
     for v in spec.volumes.iter_mut().flatten() {
         set_volume_defaults(v);
@@ -77,12 +72,7 @@ fn set_container_defaults(c: &mut Container) {
         &mut c.termination_message_path,
         &mut c.termination_message_policy,
     );
-    for p in c.ports.iter_mut().flatten() {
-        default_str(&mut p.protocol, "TCP");
-    }
-    for ev in c.env.iter_mut().flatten() {
-        set_env_defaults(ev);
-    }
+    set_port_and_env_defaults(&mut c.ports, &mut c.env);
     for probe in [&mut c.liveness_probe, &mut c.readiness_probe, &mut c.startup_probe].into_iter().flatten() {
         default_nonzero_i32(&mut probe.timeout_seconds, 1);
         default_nonzero_i32(&mut probe.period_seconds, 10);
@@ -113,6 +103,15 @@ fn set_container_field_defaults(
     }
     default_str(message_path, "/dev/termination-log");
     default_str(message_policy, "File");
+}
+
+fn set_port_and_env_defaults(ports: &mut Option<Vec<ContainerPort>>, env: &mut Option<Vec<EnvVar>>) {
+    for p in ports.iter_mut().flatten() {
+        default_str(&mut p.protocol, "TCP");
+    }
+    for ev in env.iter_mut().flatten() {
+        set_env_defaults(ev);
+    }
 }
 
 fn set_http_get_defaults(h: &mut HTTPGetAction) {

@@ -187,27 +187,40 @@ pub(super) fn validate_label_selector(sel: &LabelSelector, path: &Path, errs: &m
     for (i, expr) in sel.match_expressions.iter().flatten().enumerate() {
         let p = path.child("matchExpressions").index(i);
         let values = expr.values.as_deref().unwrap_or_default();
-        match expr.operator.as_str() {
-            "In" | "NotIn" => {
-                if values.is_empty() {
-                    errs.push(required(&p.child("values"), "must be specified when `operator` is 'In' or 'NotIn'"));
-                }
-            }
-            "Exists" | "DoesNotExist" => {
-                if !values.is_empty() {
-                    errs.push(forbidden(
-                        &p.child("values"),
-                        "may not be specified when `operator` is 'Exists' or 'DoesNotExist'",
-                    ));
-                }
-            }
-            op => errs.push(invalid(&p.child("operator"), go_quote(op), "not a valid selector operator")),
+        if !validate_set_based_values(&expr.operator, values, &p.child("values"), errs) {
+            errs.push(invalid(&p.child("operator"), go_quote(&expr.operator), "not a valid selector operator"));
         }
-        validate_label_name(&expr.key, &p.child("key"), errs);
-        for (vi, v) in values.iter().enumerate() {
-            for msg in is_valid_label_value(v) {
-                errs.push(invalid(&p.child("values").index(vi), go_quote(v), msg));
-            }
+        validate_requirement_labels(&expr.key, values, &p, errs);
+    }
+}
+
+/// The values rule of the set-based operators, which label and node selector requirements share: In and NotIn
+/// need values, Exists and DoesNotExist take none. False for any other operator, which the caller judges.
+pub(super) fn validate_set_based_values(
+    operator: &str,
+    values: &[String],
+    path: &Path,
+    errs: &mut Vec<FieldError>,
+) -> bool {
+    match operator {
+        "In" | "NotIn" if values.is_empty() => {
+            errs.push(required(path, "must be specified when `operator` is 'In' or 'NotIn'"));
+        }
+        "Exists" | "DoesNotExist" if !values.is_empty() => {
+            errs.push(forbidden(path, "may not be specified when `operator` is 'Exists' or 'DoesNotExist'"));
+        }
+        "In" | "NotIn" | "Exists" | "DoesNotExist" => {}
+        _ => return false,
+    }
+    true
+}
+
+/// A selector requirement's key and values, as label syntax.
+pub(super) fn validate_requirement_labels(key: &str, values: &[String], path: &Path, errs: &mut Vec<FieldError>) {
+    validate_label_name(key, &path.child("key"), errs);
+    for (i, v) in values.iter().enumerate() {
+        for msg in is_valid_label_value(v) {
+            errs.push(invalid(&path.child("values").index(i), go_quote(v), msg));
         }
     }
 }

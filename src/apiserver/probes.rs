@@ -11,32 +11,24 @@ use super::names::{is_http_header_name, is_valid_port_name, is_valid_port_num};
 use super::or_empty;
 
 pub(super) fn validate_probes(c: &Container, grace: Option<i64>, path: &Path, errs: &mut Vec<FieldError>) {
-    if let Some(p) = &c.liveness_probe {
-        let pp = path.child("livenessProbe");
+    for (field, probe) in [
+        ("livenessProbe", &c.liveness_probe),
+        ("readinessProbe", &c.readiness_probe),
+        ("startupProbe", &c.startup_probe),
+    ] {
+        let Some(p) = probe else { continue };
+        let pp = path.child(field);
         validate_probe(p, grace, &pp, errs);
-        if p.success_threshold.unwrap_or(0) != 1 {
-            errs.push(invalid(
-                &pp.child("successThreshold"),
-                p.success_threshold.unwrap_or(0).to_string(),
-                "must be 1",
-            ));
-        }
-    }
-    if let Some(p) = &c.readiness_probe {
-        let pp = path.child("readinessProbe");
-        validate_probe(p, grace, &pp, errs);
-        if let Some(t) = p.termination_grace_period_seconds {
-            errs.push(invalid(
-                &pp.child("terminationGracePeriodSeconds"),
-                t.to_string(),
-                "must not be set for readinessProbes",
-            ));
-        }
-    }
-    if let Some(p) = &c.startup_probe {
-        let pp = path.child("startupProbe");
-        validate_probe(p, grace, &pp, errs);
-        if p.success_threshold.unwrap_or(0) != 1 {
+        if field == "readinessProbe" {
+            if let Some(t) = p.termination_grace_period_seconds {
+                errs.push(invalid(
+                    &pp.child("terminationGracePeriodSeconds"),
+                    t.to_string(),
+                    "must not be set for readinessProbes",
+                ));
+            }
+        } else if p.success_threshold.unwrap_or(0) != 1 {
+            // Liveness and startup probes succeed once.
             errs.push(invalid(
                 &pp.child("successThreshold"),
                 p.success_threshold.unwrap_or(0).to_string(),

@@ -4,8 +4,8 @@
 
 use k8s_openapi::api::core::v1::{NodeAffinity, NodeSelectorRequirement, NodeSelectorTerm, Toleration};
 
-use super::field::{FieldError, Path, forbidden, go_quote, invalid, not_supported, required};
-use super::metadata::validate_label_name;
+use super::field::{FieldError, Path, go_quote, invalid, not_supported, required};
+use super::metadata::{validate_label_name, validate_requirement_labels, validate_set_based_values};
 use super::names::{is_dns1123_subdomain, is_valid_label_value};
 use super::or_empty;
 
@@ -65,36 +65,20 @@ fn validate_node_selector_term(term: &NodeSelectorTerm, path: &Path, errs: &mut 
 
 fn validate_node_selector_requirement(req: &NodeSelectorRequirement, path: &Path, errs: &mut Vec<FieldError>) {
     let values = req.values.as_deref().unwrap_or_default();
-    match req.operator.as_str() {
-        "In" | "NotIn" => {
-            if values.is_empty() {
-                errs.push(required(&path.child("values"), "must be specified when `operator` is 'In' or 'NotIn'"));
-            }
-        }
-        "Exists" | "DoesNotExist" => {
-            if !values.is_empty() {
-                errs.push(forbidden(
-                    &path.child("values"),
-                    "may not be specified when `operator` is 'Exists' or 'DoesNotExist'",
-                ));
-            }
-        }
+    let values_path = path.child("values");
+    let known = match req.operator.as_str() {
         "Gt" | "Lt" => {
             if values.len() != 1 {
-                errs.push(required(
-                    &path.child("values"),
-                    "must be specified single value when `operator` is 'Lt' or 'Gt'",
-                ));
+                errs.push(required(&values_path, "must be specified single value when `operator` is 'Lt' or 'Gt'"));
             }
+            true
         }
-        op => errs.push(invalid(&path.child("operator"), go_quote(op), "not a valid selector operator")),
+        op => validate_set_based_values(op, values, &values_path, errs),
+    };
+    if !known {
+        errs.push(invalid(&path.child("operator"), go_quote(&req.operator), "not a valid selector operator"));
     }
-    validate_label_name(&req.key, &path.child("key"), errs);
-    for (i, v) in values.iter().enumerate() {
-        for msg in is_valid_label_value(v) {
-            errs.push(invalid(&path.child("values").index(i), go_quote(v), msg));
-        }
-    }
+    validate_requirement_labels(&req.key, values, path, errs);
 }
 
 pub(super) fn validate_toleration(t: &Toleration, path: &Path, errs: &mut Vec<FieldError>) {
