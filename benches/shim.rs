@@ -7,9 +7,9 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use daemonplane::fleet::FleetConfig;
+use daemonplane::client::fleet_client;
 use daemonplane::pb;
-use daemonplane::pb::fleet_service_client::FleetServiceClient;
+use daemonplane::server::{Bootstrap, ServerConfig};
 use daemonplane::shim::Applier;
 use daemonplane::shim::mirror::Mirror;
 use daemonplane::shim::session::{self, SessionConfig, ShimState, TokenSource};
@@ -18,6 +18,9 @@ use tokio::sync::watch;
 use tonic::transport::{Channel, Endpoint};
 
 const RUNS: usize = 5;
+
+/// The benchmark service's admin API token.
+const ADMIN_TOKEN: &str = "dpa_bench-admin-0123456789abcdef0123456789abcdef";
 
 struct Run {
     /// From starting the shim to the service holding the whole snapshot.
@@ -48,10 +51,10 @@ async fn one_run(nodes: usize) -> Run {
     let stopped = |mut rx: watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|s| *s).await;
     };
-    let server =
-        tokio::spawn(daemonplane::server::serve(listener, store, FleetConfig::default(), stopped(stop_rx.clone())));
+    let config = ServerConfig::new(Bootstrap::Token(ADMIN_TOKEN.into()));
+    let server = tokio::spawn(daemonplane::server::serve(listener, store, config, stopped(stop_rx.clone())));
     let channel: Channel = Endpoint::from_shared(format!("http://{addr}")).unwrap().connect().await.unwrap();
-    let mut fleet = FleetServiceClient::new(channel);
+    let mut fleet = fleet_client(channel, ADMIN_TOKEN).unwrap();
     let token = fleet
         .register_cluster(pb::RegisterClusterRequest { name: "load".into(), labels: Default::default() })
         .await

@@ -65,6 +65,8 @@ async fn run(store: &PgStore) -> anyhow::Result<()> {
                 created_at: now,
                 updated_at: Utc::now(),
                 rollout: RolloutSettings::default(),
+                created_by: "token:bench".into(),
+                updated_by: "token:bench".into(),
                 targets: Vec::new(),
             },
             expected_generation: (n > 1).then(|| n as i64 - 1),
@@ -76,6 +78,7 @@ async fn run(store: &PgStore) -> anyhow::Result<()> {
                 template: template(n),
                 change_cause: Some(format!("image agent:{n}")),
                 created_at: Utc::now(),
+                created_by: "token:bench".into(),
             },
         };
         let start = Instant::now();

@@ -19,27 +19,49 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the service.
-    Serve {
-        /// Address to listen on.
-        #[arg(long, env = "DAEMONPLANE_LISTEN", default_value = "127.0.0.1:50051")]
-        listen: SocketAddr,
-        /// postgres://… for PostgreSQL, or sqlite:PATH for the embedded store (created if missing).
-        #[arg(long, env = "DATABASE_URL", default_value = "sqlite:daemonplane.db")]
-        database_url: String,
-        /// PEM certificate chain to serve TLS with (plaintext without it).
-        #[arg(long, env = "DAEMONPLANE_TLS_CERT", requires = "tls_key")]
-        tls_cert: Option<PathBuf>,
-        /// PEM private key of --tls-cert.
-        #[arg(long, env = "DAEMONPLANE_TLS_KEY", requires = "tls_cert")]
-        tls_key: Option<PathBuf>,
-        /// PEM CA certificate(s): every client must present a certificate signed by one of them (mutual TLS).
-        #[arg(long, env = "DAEMONPLANE_TLS_CLIENT_CA", requires = "tls_cert")]
-        tls_client_ca: Option<PathBuf>,
-    },
+    Serve(ServeArgs),
     /// Run the shim for one cluster: watch it (or simulate one) and apply the service's pod actions.
     Shim(ShimArgs),
     /// Start a service with three simulated clusters and walk through a rollout and a rollback.
     Demo(DemoArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "DAEMONPLANE_LISTEN", default_value = "127.0.0.1:50051")]
+    pub listen: SocketAddr,
+    /// postgres://… for PostgreSQL, or sqlite:PATH for the embedded store (created if missing).
+    #[arg(long, env = "DATABASE_URL", default_value = "sqlite:daemonplane.db")]
+    pub database_url: String,
+    /// PEM certificate chain to serve TLS with (plaintext without it).
+    #[arg(long, env = "DAEMONPLANE_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of --tls-cert.
+    #[arg(long, env = "DAEMONPLANE_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// PEM CA certificate(s): every client must present a certificate signed by one of them (mutual TLS).
+    #[arg(long, env = "DAEMONPLANE_TLS_CLIENT_CA", requires = "tls_cert")]
+    pub tls_client_ca: Option<PathBuf>,
+    /// On a database without API tokens, the first admin token is written to this file (owner-only).
+    #[arg(long, env = "DAEMONPLANE_ADMIN_TOKEN_FILE", default_value = "daemonplane-admin.token")]
+    pub admin_token_file: PathBuf,
+    /// On a database without API tokens, this secret (at least 32 characters) becomes the first admin token
+    /// instead of a generated one.
+    #[arg(long = "bootstrap-token", env = "DAEMONPLANE_BOOTSTRAP_TOKEN", hide_env_values = true)]
+    pub bootstrap_token: Option<String>,
+    /// SPIFFE trust domain of client certificates: spiffe://DOMAIN/cluster/NAME proves a shim's cluster,
+    /// spiffe://DOMAIN/platform/NAME a platform caller.
+    #[arg(long, env = "DAEMONPLANE_TRUST_DOMAIN", default_value = crate::server::DEFAULT_TRUST_DOMAIN)]
+    pub trust_domain: String,
+    /// A platform certificate's role: NAME=ROLE or NAME=ROLE:NAMESPACE,… (viewer, operator, admin); repeatable.
+    #[arg(long = "platform-role", value_name = "NAME=ROLE[:NAMESPACES]", value_parser = parse_platform_role)]
+    pub platform_roles: Vec<(String, crate::api::auth::PlatformGrant)>,
+}
+
+fn parse_platform_role(text: &str) -> Result<(String, crate::api::auth::PlatformGrant), String> {
+    let (name, grant) = text.split_once('=').ok_or_else(|| format!("{text:?}: expected NAME=ROLE[:NAMESPACES]"))?;
+    Ok((name.to_string(), grant.parse()?))
 }
 
 #[derive(Debug, Args)]
@@ -123,8 +145,21 @@ mod tests {
         let error = parse(&["serve", "--tls-client-ca", "ca.pem"]).expect_err("rejected without --tls-cert");
         assert!(error.to_string().contains("--tls-cert"), "{error}");
         let cli = parse(&["serve", "--tls-cert", "s.pem", "--tls-key", "s.key", "--tls-client-ca", "ca.pem"]).unwrap();
-        let Command::Serve { tls_client_ca, .. } = cli.command else { panic!("not serve") };
-        assert_eq!(tls_client_ca, Some(PathBuf::from("ca.pem")));
+        let Command::Serve(args) = cli.command else { panic!("not serve") };
+        assert_eq!(args.tls_client_ca, Some(PathBuf::from("ca.pem")));
+    }
+
+    #[test]
+    fn platform_roles_are_parsed() {
+        let cli =
+            parse(&["serve", "--platform-role", "ci=operator:team-a,team-b", "--platform-role", "ops=admin"]).unwrap();
+        let Command::Serve(args) = cli.command else { panic!("not serve") };
+        let names: Vec<&str> = args.platform_roles.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, ["ci", "ops"]);
+        let error = parse(&["serve", "--platform-role", "ci"]).expect_err("needs NAME=ROLE");
+        assert!(error.to_string().contains("NAME=ROLE"), "{error}");
+        let error = parse(&["serve", "--platform-role", "ci=root"]).expect_err("unknown role");
+        assert!(error.to_string().contains("unknown role"), "{error}");
     }
 
     #[test]

@@ -10,11 +10,11 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use tokio::sync::watch;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Endpoint;
 
-use crate::fleet::FleetConfig;
+use crate::client::{FleetClient, fleet_client};
 use crate::pb;
-use crate::pb::fleet_service_client::FleetServiceClient;
+use crate::server::{Bootstrap, ServerConfig};
 use crate::shim::mirror::Mirror;
 use crate::shim::session::{self, SessionConfig, ShimState, TokenSource};
 use crate::shim::simulate::{SimCluster, SimConfig};
@@ -77,21 +77,35 @@ async fn bind(addr: SocketAddr) -> anyhow::Result<tokio::net::TcpListener> {
     }
 }
 
-fn grpcurl_hints(addr: SocketAddr, (cluster, gpu_node): (&str, &str)) -> String {
+fn grpcurl_hints(addr: SocketAddr, token_file: &std::path::Path, (cluster, gpu_node): (&str, &str)) -> String {
     let a = addr;
+    let h = format!("-H \"authorization: Bearer $(cat {})\"", token_file.display());
     [
         format!("grpcurl -plaintext {a} list"),
-        format!("grpcurl -plaintext {a} daemonplane.v1.FleetService/ListClusters"),
+        format!("grpcurl -plaintext {h} {a} daemonplane.v1.FleetService/ListClusters"),
         format!(
-            "grpcurl -plaintext -d '{{\"namespace\":\"kube-system\",\"name\":\"fluentd-elasticsearch\"}}' {a} \
-             daemonplane.v1.FleetService/WatchRollout"
+            "grpcurl -plaintext {h} -d '{{\"namespace\":\"kube-system\",\"name\":\"fluentd-elasticsearch\"}}' \
+             {a} daemonplane.v1.FleetService/WatchRollout"
         ),
         format!(
-            "grpcurl -plaintext -d '{{\"namespace\":\"kube-system\",\"name\":\"fluentd-elasticsearch\",\
+            "grpcurl -plaintext {h} -d '{{\"namespace\":\"kube-system\",\"name\":\"fluentd-elasticsearch\",\
              \"cluster\":\"{cluster}\",\"node\":\"{gpu_node}\"}}' {a} daemonplane.v1.FleetService/ExplainPlacement",
         ),
     ]
     .join("\n  ")
+}
+
+/// Waits (a few seconds at most) for the service to write its bootstrap token, and reads it.
+async fn wait_for_file(path: &std::path::Path) -> anyhow::Result<String> {
+    for _ in 0..500 {
+        if let Ok(text) = tokio::fs::read_to_string(path).await
+            && text.ends_with('\n')
+        {
+            return Ok(text);
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    anyhow::bail!("the service did not write its admin token to {}", path.display())
 }
 
 /// The demo's manifest with another image and a faster rolling update (25 % of nodes at a time).
@@ -156,12 +170,7 @@ impl Progress {
 }
 
 /// Polls the rollout until it is done, drawing progress.
-async fn follow(
-    fleet: &mut FleetServiceClient<Channel>,
-    clusters: &[String],
-    phase: &str,
-    bars: bool,
-) -> anyhow::Result<Duration> {
+async fn follow(fleet: &mut FleetClient, clusters: &[String], phase: &str, bars: bool) -> anyhow::Result<Duration> {
     let started = Instant::now();
     let progress = Progress::new(bars, clusters, phase);
     loop {
@@ -202,8 +211,11 @@ pub async fn run(
     let stopped = |mut rx: watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|s| *s).await;
     };
-    let server = tokio::spawn(crate::server::serve(listener, store, FleetConfig::default(), stopped(stop_rx.clone())));
-    let result = walkthrough(&options, addr, &stop_rx, stopped).await;
+    // The demo is its own platform: it bootstraps the admin token and keeps it where grpcurl can read it.
+    let admin_token_file = dir.path().join("admin.token");
+    let config = ServerConfig::new(Bootstrap::File(admin_token_file.clone()));
+    let server = tokio::spawn(crate::server::serve(listener, store, config, stopped(stop_rx.clone())));
+    let result = walkthrough(&options, addr, &admin_token_file, &stop_rx, stopped).await;
     if let (Ok((_, hints)), Some(hold)) = (&result, hold) {
         println!("\nThe service keeps running at {addr} until Ctrl-C; try:\n  {hints}");
         hold.await;
@@ -216,6 +228,7 @@ pub async fn run(
 async fn walkthrough<F, Fut>(
     options: &DemoOptions,
     addr: SocketAddr,
+    admin_token_file: &std::path::Path,
     stop_rx: &watch::Receiver<bool>,
     stopped: F,
 ) -> anyhow::Result<(DemoSummary, String)>
@@ -226,7 +239,8 @@ where
     let server_url = format!("http://{addr}");
     let channel =
         Endpoint::from_shared(server_url.clone())?.connect().await.context("connecting to the demo service")?;
-    let mut fleet = FleetServiceClient::new(channel);
+    let token = wait_for_file(admin_token_file).await?;
+    let mut fleet = fleet_client(channel, token.trim())?;
     println!("daemonplane {} serving at {addr} (SQLite in a temporary directory)", crate::VERSION);
 
     let names: Vec<String> = (0..options.sizes.len()).map(cluster_name).collect();
@@ -257,7 +271,7 @@ where
         .zip(&sims)
         .find_map(|(name, sim)| sim.node_names().into_iter().find(|n| n.contains("-gpu-")).map(|n| (name.clone(), n)));
     let example = gpu_node.clone().unwrap_or_else(|| (names[0].clone(), "NODE".to_string()));
-    let hints = grpcurl_hints(addr, (&example.0, &example.1));
+    let hints = grpcurl_hints(addr, admin_token_file, (&example.0, &example.1));
     println!("\nWhile the demo runs, try:\n  {hints}");
 
     let targets = Some(pb::Targeting { clusters: names.clone() });
@@ -311,7 +325,7 @@ where
 }
 
 async fn summarize(
-    fleet: &mut FleetServiceClient<Channel>,
+    fleet: &mut FleetClient,
     names: &[String],
     sizes: &[usize],
     phases: Vec<(String, Duration)>,

@@ -6,7 +6,7 @@ use std::time::Duration;
 use clap::Parser;
 
 use daemonplane::cli::{Cli, Command};
-use daemonplane::fleet::FleetConfig;
+use daemonplane::server::{Bootstrap, ServerConfig, ServerTls};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -25,20 +25,24 @@ async fn main() -> anyhow::Result<()> {
 
 async fn run(command: Command) -> anyhow::Result<()> {
     match command {
-        Command::Serve { listen, database_url, tls_cert, tls_key, tls_client_ca } => {
-            let tls = match (tls_cert, tls_key) {
-                (Some(cert), Some(key)) => {
-                    let tls = daemonplane::server::ServerTls::from_files(&cert, &key)?;
-                    Some(match tls_client_ca {
-                        Some(ca) => tls.require_client_certificates(&ca)?,
-                        None => tls,
-                    })
-                }
-                _ => None,
+        Command::Serve(args) => {
+            let bootstrap = match args.bootstrap_token {
+                Some(token) => Bootstrap::Token(token),
+                None => Bootstrap::File(args.admin_token_file),
             };
-            let store = daemonplane::store::connect(&database_url).await?;
-            let listener = tokio::net::TcpListener::bind(listen).await?;
-            daemonplane::server::serve_with(listener, store, FleetConfig::default(), tls, shutdown_signal()).await
+            let mut config = ServerConfig::new(bootstrap);
+            config.auth.trust_domain = args.trust_domain;
+            config.auth.platform_grants = args.platform_roles.into_iter().collect();
+            if let (Some(cert), Some(key)) = (args.tls_cert, args.tls_key) {
+                let tls = ServerTls::from_files(&cert, &key)?;
+                config.tls = Some(match args.tls_client_ca {
+                    Some(ca) => tls.require_client_certificates(&ca)?,
+                    None => tls,
+                });
+            }
+            let store = daemonplane::store::connect(&args.database_url).await?;
+            let listener = tokio::net::TcpListener::bind(args.listen).await?;
+            daemonplane::server::serve(listener, store, config, shutdown_signal()).await
         }
         Command::Shim(args) => daemonplane::shim::command::run(args, shutdown_signal()).await,
         Command::Demo(args) => {

@@ -1,6 +1,7 @@
 //! Wiring: store, fleet, gRPC services, health and reflection, served on a listener until shutdown.
 
 use std::future::Future;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -9,7 +10,9 @@ use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
 use tonic::transport::{Certificate, Identity, Server, ServerTlsConfig};
 
+use crate::api::auth::{AuthConfig, Authenticator};
 use crate::api::{FleetApi, ShimApi, limit_request};
+use crate::fleet::api_tokens::BOOTSTRAP_TOKEN_NAME;
 use crate::fleet::{Fleet, FleetConfig};
 use crate::pb;
 use crate::pb::fleet_service_server::FleetServiceServer;
@@ -59,26 +62,95 @@ impl ServerTls {
     }
 }
 
-/// Serves daemonplane in plaintext on `listener` until `shutdown` completes.
+/// How the first admin API token comes to be on a database with none.
+#[derive(Clone, Debug)]
+pub enum Bootstrap {
+    /// A new token is generated and written to this file, readable by its owner only.
+    File(PathBuf),
+    /// This secret becomes the token (`DAEMONPLANE_BOOTSTRAP_TOKEN`).
+    Token(String),
+}
+
+/// Everything `serve` is configured with.
+#[derive(Clone)]
+pub struct ServerConfig {
+    pub fleet: FleetConfig,
+    /// TLS (and client certificates); plaintext without it.
+    pub tls: Option<ServerTls>,
+    /// How callers are identified.
+    pub auth: AuthConfig,
+    pub bootstrap: Bootstrap,
+}
+
+impl ServerConfig {
+    /// Plaintext, default tunables, the first admin token taken from `bootstrap`.
+    pub fn new(bootstrap: Bootstrap) -> Self {
+        ServerConfig {
+            fleet: FleetConfig::default(),
+            tls: None,
+            auth: AuthConfig { trust_domain: DEFAULT_TRUST_DOMAIN.to_string(), ..AuthConfig::default() },
+            bootstrap,
+        }
+    }
+}
+
+/// The SPIFFE trust domain client certificates are read in unless configured.
+pub const DEFAULT_TRUST_DOMAIN: &str = "daemonplane";
+
+/// Creates the first admin token on an empty database, as `bootstrap` says.
+async fn bootstrap_admin(fleet: &Fleet, bootstrap: &Bootstrap) -> anyhow::Result<()> {
+    match bootstrap {
+        Bootstrap::Token(secret) => {
+            if fleet.bootstrap_admin_token(Some(secret.clone())).await?.is_some() {
+                tracing::info!(
+                    token = BOOTSTRAP_TOKEN_NAME,
+                    "admin API token created from DAEMONPLANE_BOOTSTRAP_TOKEN"
+                );
+            }
+        }
+        Bootstrap::File(path) => {
+            let Some(secret) = fleet.bootstrap_admin_token(None).await? else {
+                tracing::info!("API tokens exist; no bootstrap token written");
+                return Ok(());
+            };
+            if let Err(e) = write_owner_only(path, &secret) {
+                // Nobody could ever use a token whose secret was not written down.
+                fleet.revoke_api_token(BOOTSTRAP_TOKEN_NAME).await?;
+                return Err(e.context(format!("writing the admin token to {}", path.display())));
+            }
+            tracing::info!(path = %path.display(), token = BOOTSTRAP_TOKEN_NAME,
+                "admin API token created; pass it as `authorization: Bearer <token>`");
+        }
+    }
+    Ok(())
+}
+
+/// Writes `secret` to a new file only its owner can read (replacing any earlier one).
+fn write_owner_only(path: &std::path::Path, secret: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    let _ = std::fs::remove_file(path);
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(path)?;
+    file.write_all(secret.as_bytes())?;
+    file.write_all(b"\n")?;
+    Ok(())
+}
+
+/// Serves daemonplane on `listener` until `shutdown` completes.
 pub async fn serve(
     listener: TcpListener,
     store: Arc<dyn Store>,
-    config: FleetConfig,
+    config: ServerConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    serve_with(listener, store, config, None, shutdown).await
-}
-
-/// Serves daemonplane on `listener`, over TLS when `tls` is given, until `shutdown` completes.
-pub async fn serve_with(
-    listener: TcpListener,
-    store: Arc<dyn Store>,
-    config: FleetConfig,
-    tls: Option<ServerTls>,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> anyhow::Result<()> {
+    let ServerConfig { fleet: config, tls, auth, bootstrap } = config;
     let message_limit = config.max_message_bytes;
     let fleet = Fleet::new(store, config).await?;
+    bootstrap_admin(&fleet, &bootstrap).await?;
+    let auth = Authenticator::new(fleet.clone(), auth);
     let (health_reporter, health) = tonic_health::server::health_reporter();
     health_reporter.set_serving::<FleetServiceServer<FleetApi>>().await;
     health_reporter.set_serving::<ShimServiceServer<ShimApi>>().await;
@@ -100,9 +172,10 @@ pub async fn serve_with(
         closing.shutdown();
         let _ = stopping_tx.send(());
     };
-    let fleet_service =
-        FleetServiceServer::new(FleetApi::new(fleet.clone())).max_decoding_message_size(TRANSPORT_MAX_MESSAGE);
-    let shim_service = ShimServiceServer::new(ShimApi::new(fleet)).max_decoding_message_size(TRANSPORT_MAX_MESSAGE);
+    let fleet_service = FleetServiceServer::new(FleetApi::new(fleet.clone(), auth.clone()))
+        .max_decoding_message_size(TRANSPORT_MAX_MESSAGE);
+    let shim_service =
+        ShimServiceServer::new(ShimApi::new(fleet, auth)).max_decoding_message_size(TRANSPORT_MAX_MESSAGE);
     let client_certificates = tls.as_ref().is_some_and(|t| t.client_ca_pem.is_some());
     tracing::info!(addr = %listener.local_addr()?, tls = tls.is_some(), client_certificates, "daemonplane serving");
     let mut builder = Server::builder();

@@ -121,7 +121,10 @@ async fn unknown_things_are_not_found_and_duplicates_already_exist(pool: sqlx::S
         .await
         .unwrap_err();
     assert_eq!(err.code(), Code::InvalidArgument);
-    let err = fleet.rotate_cluster_token(pb::RotateClusterTokenRequest { name: "nope".into() }).await.unwrap_err();
+    let err = fleet
+        .rotate_cluster_token(pb::RotateClusterTokenRequest { name: "nope".into(), overlap_seconds: 0 })
+        .await
+        .unwrap_err();
     assert_eq!(err.code(), Code::NotFound);
     server.stop().await;
 }
@@ -160,8 +163,11 @@ async fn shim_credentials_are_checked(pool: sqlx::SqlitePool) {
 
     // Rotation disconnects the live shim and invalidates the old token.
     let mut shim = FakeShim::connect(&server, &token, "c1", vec![], vec![]).await;
-    let rotated =
-        fleet.rotate_cluster_token(pb::RotateClusterTokenRequest { name: "c1".into() }).await.unwrap().into_inner();
+    let rotated = fleet
+        .rotate_cluster_token(pb::RotateClusterTokenRequest { name: "c1".into(), overlap_seconds: 0 })
+        .await
+        .unwrap()
+        .into_inner();
     let status = shim.next().await.unwrap_err();
     assert_eq!(status.code(), Code::Unauthenticated);
     assert_eq!(open_stream(&server, Some(&token), "c1").await.unwrap_err().code(), Code::Unauthenticated);

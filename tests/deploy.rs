@@ -122,7 +122,8 @@ fn shim_deployment_runs_one_shim_with_its_token_and_account() {
 fn service_deployment_reads_its_database_url_and_is_reachable() {
     let o = load("service.yaml");
     let d = &o.deployments[0];
-    let Command::Serve { listen, .. } = Cli::try_parse_from(args_of(d)).unwrap().command else { panic!("not serve") };
+    let Command::Serve(serve) = Cli::try_parse_from(args_of(d)).unwrap().command else { panic!("not serve") };
+    let listen = serve.listen;
     assert!(listen.ip().is_unspecified(), "listens on all addresses inside the pod");
     let c = &d.spec.template.spec.as_ref().unwrap().containers[0];
     let env = c.env.as_ref().unwrap().iter().find(|e| e.name == "DATABASE_URL").unwrap();

@@ -76,10 +76,7 @@ fn cluster_nodes() -> Vec<pb::Node> {
     ]
 }
 
-async fn explain(
-    fleet: &mut pb::fleet_service_client::FleetServiceClient<tonic::transport::Channel>,
-    node: &str,
-) -> pb::NodePlacement {
+async fn explain(fleet: &mut daemonplane::client::FleetClient, node: &str) -> pb::NodePlacement {
     fleet
         .explain_placement(pb::ExplainPlacementRequest {
             namespace: "ops".into(),

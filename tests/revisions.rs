@@ -21,9 +21,7 @@ fn manifest(image: &str, cause: &str, history_limit: Option<i32>) -> String {
     ds.to_string()
 }
 
-async fn revisions(
-    fleet: &mut pb::fleet_service_client::FleetServiceClient<tonic::transport::Channel>,
-) -> Vec<pb::Revision> {
+async fn revisions(fleet: &mut daemonplane::client::FleetClient) -> Vec<pb::Revision> {
     fleet
         .list_revisions(pb::ListRevisionsRequest { namespace: "default".into(), name: "agent".into() })
         .await
@@ -33,7 +31,7 @@ async fn revisions(
 }
 
 async fn rollback(
-    fleet: &mut pb::fleet_service_client::FleetServiceClient<tonic::transport::Channel>,
+    fleet: &mut daemonplane::client::FleetClient,
     to_revision: i64,
     dry_run: bool,
 ) -> Result<pb::RollbackResponse, tonic::Status> {

@@ -83,9 +83,7 @@ impl Cluster {
     }
 }
 
-async fn rollout_status(
-    fleet: &mut pb::fleet_service_client::FleetServiceClient<tonic::transport::Channel>,
-) -> pb::RolloutStatus {
+async fn rollout_status(fleet: &mut daemonplane::client::FleetClient) -> pb::RolloutStatus {
     fleet
         .get_rollout_status(pb::GetRolloutStatusRequest { namespace: "default".into(), name: "agent".into() })
         .await
@@ -97,7 +95,7 @@ async fn rollout_status(
 async fn drive_to_done(
     cluster: &mut Cluster,
     shim: &mut FakeShim,
-    fleet: &mut pb::fleet_service_client::FleetServiceClient<tonic::transport::Channel>,
+    fleet: &mut daemonplane::client::FleetClient,
     max_unavailable: usize,
 ) -> usize {
     for steps in 0..60 {

@@ -214,7 +214,7 @@ async fn shim_reconnects_after_a_service_restart_and_resends_its_snapshot() {
         }
     };
     let (tx, rx) = oneshot::channel::<()>();
-    let handle = tokio::spawn(daemonplane::server::serve(listener, store, Default::default(), async move {
+    let handle = tokio::spawn(daemonplane::server::serve(listener, store, common::server_config(), async move {
         let _ = rx.await;
     }));
     let state = shim.wait_for("reconnected", |s| s.connected && s.sessions >= 2).await;
@@ -247,7 +247,7 @@ async fn a_revoked_token_is_reported_and_retried_until_the_rotated_token_arrives
     assert!(state.last_error.unwrap().contains("sim-3"));
 
     let rotated = fleet
-        .rotate_cluster_token(pb::RotateClusterTokenRequest { name: "sim-3".into() })
+        .rotate_cluster_token(pb::RotateClusterTokenRequest { name: "sim-3".into(), overlap_seconds: 0 })
         .await
         .unwrap()
         .into_inner()

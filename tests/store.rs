@@ -25,6 +25,8 @@ macro_rules! on_both_backends {
 on_both_backends!(
     clusters_round_trip,
     tokens_rotate_and_revoke,
+    token_rotation_overlap,
+    api_tokens_round_trip,
     daemonset_create_update_and_conflict,
     revisions_renumber_on_reuse,
     targets_removal_and_deleting,
@@ -68,6 +70,8 @@ fn daemonset(uid: &str, name: &str, generation: i64, hash: &str, revision: i64) 
             node_selector: [("canary".to_string(), "true".to_string())].into(),
             strict_budget: true,
         },
+        created_by: "token:creator".into(),
+        updated_by: format!("token:gen{generation}"),
         targets: vec![],
     }
 }
@@ -80,6 +84,7 @@ fn revision(hash: &str, number: i64, template: &str) -> RevisionRecord {
         template: template.into(),
         change_cause: Some(format!("set {template}")),
         created_at: at(number),
+        created_by: format!("token:rev{number}"),
     }
 }
 
@@ -98,15 +103,75 @@ async fn clusters_round_trip(store: Arc<dyn Store>) {
 }
 
 async fn tokens_rotate_and_revoke(store: Arc<dyn Store>) {
+    let by_hash = |hash: &'static str| {
+        let store = Arc::clone(&store);
+        async move { store.cluster_by_token_hash(hash, at(10)).await.unwrap() }
+    };
     store.create_cluster(&cluster("a"), "h1").await.unwrap();
-    assert_eq!(store.cluster_by_token_hash("h1").await.unwrap().unwrap().name, "a");
-    store.set_cluster_token("a", Some("h2")).await.unwrap();
-    assert!(store.cluster_by_token_hash("h1").await.unwrap().is_none());
-    assert!(store.cluster_by_token_hash("h2").await.unwrap().is_some());
-    store.set_cluster_token("a", None).await.unwrap();
-    assert!(store.cluster_by_token_hash("h2").await.unwrap().is_none());
+    assert_eq!(by_hash("h1").await.unwrap().0.name, "a");
+    store.set_cluster_token("a", Some("h2"), None).await.unwrap();
+    assert!(by_hash("h1").await.is_none());
+    assert!(by_hash("h2").await.is_some());
+    store.set_cluster_token("a", None, None).await.unwrap();
+    assert!(by_hash("h2").await.is_none());
     assert!(!store.get_cluster("a").await.unwrap().unwrap().token_active);
-    assert!(matches!(store.set_cluster_token("nope", None).await, Err(StoreError::NotFound(_))));
+    assert!(matches!(store.set_cluster_token("nope", None, None).await, Err(StoreError::NotFound(_))));
+}
+
+async fn token_rotation_overlap(store: Arc<dyn Store>) {
+    store.create_cluster(&cluster("a"), "h1").await.unwrap();
+    store.set_cluster_token("a", Some("h2"), Some(at(60))).await.unwrap();
+    let (record, matched) = store.cluster_by_token_hash("h1", at(59)).await.unwrap().unwrap();
+    assert_eq!((record.name.as_str(), matched), ("a", TokenMatch::Previous { valid_until: at(60) }));
+    assert!(store.cluster_by_token_hash("h1", at(60)).await.unwrap().is_none(), "the overlap ends at its time");
+    assert_eq!(store.cluster_by_token_hash("h2", at(59)).await.unwrap().unwrap().1, TokenMatch::Current);
+    // A second rotation replaces the previous token; a rotation without overlap ends it at once.
+    store.set_cluster_token("a", Some("h3"), Some(at(120))).await.unwrap();
+    assert!(store.cluster_by_token_hash("h1", at(59)).await.unwrap().is_none());
+    assert!(store.cluster_by_token_hash("h2", at(100)).await.unwrap().is_some());
+    store.set_cluster_token("a", Some("h4"), None).await.unwrap();
+    assert!(store.cluster_by_token_hash("h3", at(100)).await.unwrap().is_none());
+    // Revocation ends every token.
+    store.set_cluster_token("a", Some("h5"), Some(at(120))).await.unwrap();
+    store.set_cluster_token("a", None, None).await.unwrap();
+    for hash in ["h4", "h5"] {
+        assert!(store.cluster_by_token_hash(hash, at(100)).await.unwrap().is_none(), "{hash}");
+    }
+}
+
+fn api_token(name: &str, role: &str, namespaces: &[&str]) -> ApiTokenRecord {
+    ApiTokenRecord {
+        name: name.into(),
+        role: role.into(),
+        namespaces: namespaces.iter().map(|n| n.to_string()).collect(),
+        created_at: at(1),
+        expires_at: Some(at(3600)),
+        created_by: "token:bootstrap-admin".into(),
+        revoked_at: None,
+    }
+}
+
+async fn api_tokens_round_trip(store: Arc<dyn Store>) {
+    let first = api_token("bootstrap-admin", "admin", &[]);
+    assert!(store.create_first_api_token(&first, "hb").await.unwrap());
+    let second = api_token("other-admin", "admin", &[]);
+    assert!(!store.create_first_api_token(&second, "hx").await.unwrap(), "only while there is none");
+    let ci = api_token("ci", "operator", &["team-a", "team-b"]);
+    store.create_api_token(&ci, "hc").await.unwrap();
+    assert!(matches!(store.create_api_token(&ci, "hd").await, Err(StoreError::AlreadyExists(_))));
+    assert!(matches!(
+        store.create_api_token(&api_token("dup-hash", "viewer", &[]), "hc").await,
+        Err(StoreError::AlreadyExists(_))
+    ));
+    assert_eq!(store.api_token_by_hash("hc").await.unwrap(), Some(ci.clone()));
+    assert_eq!(store.api_token_by_hash("hx").await.unwrap(), None);
+    let names: Vec<String> = store.list_api_tokens().await.unwrap().into_iter().map(|t| t.name).collect();
+    assert_eq!(names, ["bootstrap-admin", "ci"]);
+    let revoked = store.revoke_api_token("ci", at(20)).await.unwrap();
+    assert_eq!(revoked.revoked_at, Some(at(20)));
+    assert_eq!(store.revoke_api_token("ci", at(30)).await.unwrap().revoked_at, Some(at(20)), "first time kept");
+    assert_eq!(store.api_token_by_hash("hc").await.unwrap().unwrap().revoked_at, Some(at(20)));
+    assert!(matches!(store.revoke_api_token("nope", at(20)).await, Err(StoreError::NotFound(_))));
 }
 
 async fn daemonset_create_update_and_conflict(store: Arc<dyn Store>) {
@@ -137,6 +202,7 @@ async fn daemonset_create_update_and_conflict(store: Arc<dyn Store>) {
     let got = store.get_daemonset("default", "agent").await.unwrap().unwrap();
     assert_eq!((got.generation, got.current_hash.as_str(), got.current_revision), (2, "hb", 2));
     assert_eq!(got.rollout, update.daemonset.rollout, "rollout settings round-trip");
+    assert_eq!((got.created_by.as_str(), got.updated_by.as_str()), ("token:creator", "token:gen2"), "authors");
     assert!(got.rollout.paused);
     let listed = store.list_daemonsets(Some("default")).await.unwrap();
     assert_eq!(listed.len(), 1);
@@ -168,6 +234,13 @@ async fn revisions_renumber_on_reuse(store: Arc<dyn Store>) {
     assert_eq!(revs.iter().map(|r| (r.hash.as_str(), r.revision)).collect::<Vec<_>>(), [("hb", 2), ("ha", 3)]);
     assert_eq!(revs[1].change_cause.as_deref(), Some("set A"));
     assert_eq!(revs[1].template, "A");
+    assert_eq!(revs[1].created_by, "token:rev3", "the author of the reuse");
+    // Writing the current revision again (a change of targets or settings) keeps its author.
+    w.daemonset = daemonset("u1", "agent", 3, "ha", 3);
+    w.expected_generation = Some(3);
+    w.revision.created_by = "token:someone-else".into();
+    store.write_daemonset(&w).await.unwrap();
+    assert_eq!(store.list_revisions("u1").await.unwrap()[1].created_by, "token:rev3");
     store.delete_daemonset("u1").await.unwrap();
     assert!(store.list_revisions("u1").await.unwrap().is_empty(), "revisions go with their DaemonSet");
 }
@@ -194,12 +267,13 @@ async fn targets_removal_and_deleting(store: Arc<dyn Store>) {
     let got = store.get_daemonset("default", "agent").await.unwrap().unwrap();
     assert_eq!(got.targets.iter().map(|t| t.cluster.as_str()).collect::<Vec<_>>(), ["c1"]);
     // Deleting: every target removing; the DaemonSet goes with its last target.
-    store.mark_daemonset_deleting("u1").await.unwrap();
+    store.mark_daemonset_deleting("u1", "token:t").await.unwrap();
     let got = store.get_daemonset("default", "agent").await.unwrap().unwrap();
     assert!(got.deleting && got.targets.iter().all(|t| t.removing));
+    assert_eq!(got.updated_by, "token:t", "the deletion's author");
     assert!(store.finish_target_removal("u1", "c1").await.unwrap());
     assert!(store.get_daemonset("default", "agent").await.unwrap().is_none());
-    assert!(matches!(store.mark_daemonset_deleting("u1").await, Err(StoreError::NotFound(_))));
+    assert!(matches!(store.mark_daemonset_deleting("u1", "token:t").await, Err(StoreError::NotFound(_))));
 }
 
 async fn status_round_trip(store: Arc<dyn Store>) {

@@ -1,11 +1,13 @@
 //! Spans reach an OpenTelemetry collector: the binary, given `--otlp-endpoint`, exports a span per gRPC
 //! request over OTLP/gRPC and flushes them when it stops.
 
+mod common;
+
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use common::eventually;
 use daemonplane::pb;
-use daemonplane::pb::fleet_service_client::FleetServiceClient;
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{TraceService, TraceServiceServer};
 use opentelemetry_proto::tonic::collector::trace::v1::{ExportTraceServiceRequest, ExportTraceServiceResponse};
 use opentelemetry_proto::tonic::common::v1::{KeyValue, any_value};
@@ -82,6 +84,8 @@ async fn requests_are_exported_as_spans_to_the_otlp_endpoint() {
         .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--otlp-endpoint", &otlp])
         .arg("--database-url")
         .arg(format!("sqlite:{}", dir.path().join("db").display()))
+        .arg("--admin-token-file")
+        .arg(dir.path().join("admin.token"))
         .kill_on_drop(true)
         .spawn()
         .unwrap();
@@ -95,7 +99,12 @@ async fn requests_are_exported_as_spans_to_the_otlp_endpoint() {
         }
     };
     let channel = tokio::time::timeout(Duration::from_secs(20), channel).await.expect("the service starts");
-    let mut fleet = FleetServiceClient::new(channel);
+    let token_file = dir.path().join("admin.token");
+    let token = eventually("the bootstrap token is written", async || {
+        std::fs::read_to_string(&token_file).ok().filter(|t| t.ends_with('\n'))
+    })
+    .await;
+    let mut fleet = daemonplane::client::fleet_client(channel, token.trim()).unwrap();
     fleet.list_clusters(pb::ListClustersRequest { label_selector: String::new() }).await.unwrap();
 
     let pid = child.id().unwrap().to_string();

@@ -11,8 +11,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::*;
+use daemonplane::client::{FleetClient, fleet_client};
 use daemonplane::pb;
-use daemonplane::pb::fleet_service_client::FleetServiceClient;
 use daemonplane::server::ServerTls;
 use daemonplane::shim::Applier;
 use daemonplane::shim::mirror::Mirror;
@@ -46,13 +46,15 @@ async fn start(dir: &tempfile::TempDir, client_ca: Option<&[u8]>) -> TestServer 
     let tls =
         ServerTls { cert_pem: CERT.to_vec(), key_pem: KEY.to_vec(), client_ca_pem: client_ca.map(<[u8]>::to_vec) };
     let store = sqlite_store(dir).await;
-    let handle = tokio::spawn(daemonplane::server::serve_with(listener, store, Default::default(), Some(tls), async {
+    let mut config = server_config();
+    config.tls = Some(tls);
+    let handle = tokio::spawn(daemonplane::server::serve(listener, store, config, async {
         let _ = rx.await;
     }));
     TestServer::from_parts(addr, tx, handle)
 }
 
-async fn tls_fleet(server: &TestServer) -> FleetServiceClient<tonic::transport::Channel> {
+async fn tls_fleet(server: &TestServer) -> FleetClient {
     fleet_with(server, None).await.expect("connects")
 }
 
@@ -60,7 +62,7 @@ async fn tls_fleet(server: &TestServer) -> FleetServiceClient<tonic::transport::
 async fn fleet_with(
     server: &TestServer,
     identity: Option<(&[u8], &[u8])>,
-) -> Result<FleetServiceClient<tonic::transport::Channel>, tonic::transport::Error> {
+) -> Result<FleetClient, tonic::transport::Error> {
     let mut tls = ClientTlsConfig::new().ca_certificate(Certificate::from_pem(CA)).domain_name("localhost");
     if let Some((cert, key)) = identity {
         tls = tls.identity(Identity::from_pem(cert, key));
@@ -70,7 +72,7 @@ async fn fleet_with(
         .tls_config(tls)?
         .connect()
         .await?;
-    Ok(FleetServiceClient::new(channel))
+    Ok(fleet_client(channel, ADMIN_TOKEN).unwrap())
 }
 
 fn shim(server: &TestServer, token: String, ca: Option<&[u8]>) -> (watch::Receiver<ShimState>, oneshot::Sender<()>) {
@@ -144,7 +146,8 @@ async fn a_plaintext_client_cannot_talk_to_a_tls_service() {
     let dir = tempfile::tempdir().unwrap();
     let server = tls_server(&dir).await;
     let mut plaintext =
-        FleetServiceClient::new(Endpoint::from_shared(format!("http://{}", server.addr)).unwrap().connect_lazy());
+        fleet_client(Endpoint::from_shared(format!("http://{}", server.addr)).unwrap().connect_lazy(), ADMIN_TOKEN)
+            .unwrap();
     let answer =
         tokio::time::timeout(WAIT, plaintext.list_clusters(pb::ListClustersRequest { label_selector: String::new() }))
             .await

@@ -8,8 +8,10 @@ use tonic::Status;
 use crate::engine::fit::PodDemand;
 use crate::engine::model::{ControllerRef, HostPort, Node, OtherPods, Pod, PodPhase, Resources};
 use crate::engine::status::StatusCounts;
+use crate::fleet::access::Role;
 use crate::fleet::{ClusterView, DaemonSetView};
 use crate::pb;
+use crate::store::ApiTokenRecord;
 
 pub fn timestamp(t: DateTime<Utc>) -> Timestamp {
     Timestamp { seconds: t.timestamp(), nanos: t.timestamp_subsec_nanos() as i32 }
@@ -184,6 +186,8 @@ pub fn daemon_set(v: DaemonSetView) -> pb::DaemonSet {
         created_at: Some(timestamp(r.created_at)),
         updated_at: Some(timestamp(r.updated_at)),
         rollout: Some(rollout_settings(r.rollout)),
+        created_by: r.created_by,
+        updated_by: r.updated_by,
     }
 }
 
@@ -337,6 +341,41 @@ pub fn revision(r: crate::fleet::RevisionView, with_template: bool) -> pb::Revis
         nodes: r.clusters.values().sum(),
         clusters: r.clusters.into_iter().map(|(cluster, nodes)| pb::RevisionUsage { cluster, nodes }).collect(),
         template: if with_template { r.record.template } else { String::new() },
+        created_by: r.record.created_by,
+    }
+}
+
+pub fn role(role: Role) -> pb::Role {
+    match role {
+        Role::Viewer => pb::Role::Viewer,
+        Role::Operator => pb::Role::Operator,
+        Role::Admin => pb::Role::Admin,
+    }
+}
+
+pub fn role_in(field: &str, value: i32) -> Result<Role, Status> {
+    match pb::Role::try_from(value) {
+        Ok(pb::Role::Viewer) => Ok(Role::Viewer),
+        Ok(pb::Role::Operator) => Ok(Role::Operator),
+        Ok(pb::Role::Admin) => Ok(Role::Admin),
+        Ok(pb::Role::Unspecified) => Err(Status::invalid_argument(format!(
+            "{field}: Required value: one of ROLE_VIEWER, ROLE_OPERATOR, ROLE_ADMIN"
+        ))),
+        Err(_) => Err(Status::invalid_argument(format!(
+            "{field}: Unsupported value: {value}: supported values: ROLE_VIEWER, ROLE_OPERATOR, ROLE_ADMIN"
+        ))),
+    }
+}
+
+pub fn api_token(t: ApiTokenRecord) -> pb::ApiToken {
+    pb::ApiToken {
+        role: Role::parse(&t.role).map_or(pb::Role::Unspecified, role) as i32,
+        name: t.name,
+        namespaces: t.namespaces,
+        created_at: Some(timestamp(t.created_at)),
+        expire_time: t.expires_at.map(timestamp),
+        created_by: t.created_by,
+        revoke_time: t.revoked_at.map(timestamp),
     }
 }
 

@@ -1,5 +1,6 @@
 //! gRPC translation: protobuf in, model types to the fleet, protobuf out. No business logic lives here.
 
+pub mod auth;
 mod convert;
 mod fleet_service;
 mod limit;

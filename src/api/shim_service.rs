@@ -9,9 +9,10 @@ use tokio_stream::Stream;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
 
+use super::auth::Authenticator;
 use super::convert;
 use super::status::{close_status, to_status};
-use crate::fleet::{Fleet, ShimAction, ShimEvent, ToShim};
+use crate::fleet::{Fleet, SessionCredential, ShimAction, ShimEvent, ToShim};
 use crate::pb;
 use crate::pb::shim_message::Kind;
 use crate::pb::shim_service_server::ShimService;
@@ -23,28 +24,16 @@ const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
 #[derive(Clone)]
 pub struct ShimApi {
     fleet: Fleet,
+    auth: Authenticator,
 }
 
 impl ShimApi {
-    pub fn new(fleet: Fleet) -> Self {
-        ShimApi { fleet }
+    pub fn new(fleet: Fleet, auth: Authenticator) -> Self {
+        ShimApi { fleet, auth }
     }
 }
 
 type ServerStream = Pin<Box<dyn Stream<Item = Result<pb::ServerMessage, Status>> + Send>>;
-
-/// The bearer token from `authorization` metadata.
-fn bearer_token<T>(request: &Request<T>) -> Result<String, Status> {
-    let Some(value) = request.metadata().get("authorization") else {
-        return Err(Status::unauthenticated("missing shim token: send `authorization: Bearer <token>` metadata"));
-    };
-    let value = value.to_str().map_err(|_| Status::unauthenticated("authorization metadata is not text"))?;
-    value
-        .strip_prefix("Bearer ")
-        .or_else(|| value.strip_prefix("bearer "))
-        .map(|t| t.trim().to_string())
-        .ok_or_else(|| Status::unauthenticated("authorization metadata must be `Bearer <token>`"))
-}
 
 /// A shim message after hello, as a model event.
 fn to_event(message: pb::ShimMessage) -> Result<ShimEvent, Status> {
@@ -129,8 +118,7 @@ impl ShimService for ShimApi {
         &self,
         request: Request<Streaming<pb::ShimMessage>>,
     ) -> Result<Response<Self::ConnectStream>, Status> {
-        let token = bearer_token(&request)?;
-        let cluster = self.fleet.authenticate(&token).await.map_err(to_status)?;
+        let credential = self.auth.shim(&request).await?;
         let mut inbound = request.into_inner();
         let first = tokio::time::timeout(HELLO_TIMEOUT, inbound.message())
             .await
@@ -139,8 +127,16 @@ impl ShimService for ShimApi {
         let Some(Kind::Hello(hello)) = first.kind else {
             return Err(Status::failed_precondition("the first message must be hello"));
         };
-        let session =
-            self.fleet.open_session(&cluster, &hello.cluster, &hello.shim_version).await.map_err(to_status)?;
+        let session = self
+            .fleet
+            .open_session(
+                &credential.cluster,
+                SessionCredential::from_token(credential.token),
+                &hello.cluster,
+                &hello.shim_version,
+            )
+            .await
+            .map_err(to_status)?;
         tracing::info!(cluster = %session.cluster, shim_version = %hello.shim_version, "shim connected");
 
         let (tx, rx) = mpsc::channel::<Result<pb::ServerMessage, Status>>(256);

@@ -3,7 +3,7 @@
 
 use chrono::Utc;
 
-use super::{CloseReason, ClusterView, Fleet, FleetError, token};
+use super::{ClusterView, Fleet, FleetError, token};
 use crate::engine::model::Labels;
 use crate::engine::selector::Selector;
 use crate::store::ClusterRecord;
@@ -16,7 +16,7 @@ impl Fleet {
             crate::apiserver::metadata::validate_label(key, value)
                 .map_err(|e| FleetError::InvalidArgument(format!("labels: {e}")))?;
         }
-        let token = token::generate();
+        let token = token::generate(token::SHIM_PREFIX);
         let record = ClusterRecord {
             name: name.to_string(),
             labels,
@@ -51,16 +51,20 @@ impl Fleet {
             .collect())
     }
 
-    /// Replaces a cluster's token (Some) or revokes it (None); a connected shim is disconnected.
+    /// Replaces a cluster's token (`issue_new`) or revokes it. A shim connected with the replaced token is
+    /// disconnected, at once or, with `overlap`, when the overlap ends; a revocation also ends a session opened
+    /// with a client certificate.
     pub async fn reset_cluster_token(
         &self,
         name: &str,
         issue_new: bool,
+        overlap: Option<chrono::Duration>,
     ) -> Result<(ClusterView, Option<String>), FleetError> {
-        let token = issue_new.then(token::generate);
+        let token = issue_new.then(|| token::generate(token::SHIM_PREFIX));
         let hash = token.as_deref().map(token::hash);
-        self.inner.store.set_cluster_token(name, hash.as_deref()).await?;
-        self.close_session(name, CloseReason::CredentialsRevoked);
+        let until = overlap.filter(|_| issue_new).map(|overlap| Utc::now() + overlap);
+        self.inner.store.set_cluster_token(name, hash.as_deref(), until).await?;
+        self.token_replaced(name, until, !issue_new);
         Ok((self.get_cluster(name).await?, token))
     }
 }

@@ -70,6 +70,26 @@ fn rejected(rejection: Rejection) -> FleetError {
     FleetError::InvalidArgument(rejection.to_string())
 }
 
+/// Who asks for a change and what it is: recorded on the DaemonSet, and as the change cause of a revision it
+/// makes when the manifest carries no kubernetes.io/change-cause annotation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Change {
+    /// `token:<name>`, or a platform certificate's SPIFFE ID.
+    pub by: String,
+    /// What was asked, e.g. "ApplyDaemonSet".
+    pub what: String,
+}
+
+impl Change {
+    pub fn new(what: impl Into<String>, by: impl Into<String>) -> Self {
+        Change { by: by.into(), what: what.into() }
+    }
+
+    fn cause(&self) -> String {
+        format!("{} by {}", self.what, self.by)
+    }
+}
+
 impl Fleet {
     /// Creates or updates a DaemonSet from a manifest and its target clusters.
     /// `rollout` None keeps the stored rollout settings (the defaults for a new DaemonSet).
@@ -78,6 +98,7 @@ impl Fleet {
         manifest: &str,
         targets: &[String],
         rollout: Option<RolloutSettings>,
+        change: &Change,
     ) -> Result<(DaemonSetView, ApplyOutcome), FleetError> {
         if let Some(settings) = &rollout {
             let errors = validate_rollout_settings(&settings.partition, &settings.node_selector);
@@ -92,8 +113,13 @@ impl Fleet {
                 return Err(FleetError::NotFound(format!("targets.clusters: cluster {cluster:?} not found")));
             }
         }
-        let change_cause =
-            defaulted.metadata.annotations.as_ref().and_then(|a| a.get(CHANGE_CAUSE_ANNOTATION)).cloned();
+        let change_cause = defaulted
+            .metadata
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get(CHANGE_CAUSE_ANNOTATION))
+            .cloned()
+            .or_else(|| Some(change.cause()));
 
         let _writes = self.inner.writes.lock().await;
         let existing = self.store().get_daemonset(&namespace, &name).await?;
@@ -115,6 +141,8 @@ impl Fleet {
                     created_at: now,
                     updated_at: now,
                     rollout: rollout.unwrap_or_default(),
+                    created_by: change.by.clone(),
+                    updated_by: change.by.clone(),
                     targets: Vec::new(),
                 };
                 let revision = RevisionRecord {
@@ -124,6 +152,7 @@ impl Fleet {
                     template,
                     change_cause,
                     created_at: now,
+                    created_by: change.by.clone(),
                 };
                 let targets = wanted.iter().map(|c| (c.clone(), false)).collect();
                 (
@@ -168,6 +197,7 @@ impl Fleet {
                     template,
                     change_cause,
                     created_at: now,
+                    created_by: change.by.clone(),
                 };
                 let record = DaemonSetRecord {
                     manifest: manifest_json,
@@ -177,6 +207,7 @@ impl Fleet {
                     current_hash: current.hash,
                     updated_at: now,
                     rollout,
+                    updated_by: change.by.clone(),
                     targets: Vec::new(),
                     ..old.clone()
                 };
@@ -220,6 +251,7 @@ impl Fleet {
         namespace: &str,
         name: &str,
         orphan: bool,
+        by: &str,
     ) -> Result<Option<DaemonSetView>, FleetError> {
         let namespace = if namespace.is_empty() { DEFAULT_NAMESPACE } else { namespace };
         let _writes = self.inner.writes.lock().await;
@@ -231,7 +263,7 @@ impl Fleet {
         if orphan {
             self.store().delete_daemonset(&record.uid).await?;
         } else {
-            self.store().mark_daemonset_deleting(&record.uid).await?;
+            self.store().mark_daemonset_deleting(&record.uid, by).await?;
             // A cluster whose shim never connected cannot hold pods of this DaemonSet.
             for target in &record.targets {
                 let seen = self.store().get_cluster(&target.cluster).await?.is_some_and(|c| c.last_seen_at.is_some());

@@ -1,7 +1,9 @@
 //! The fleet: registered clusters, one actor per connected cluster, and the DaemonSet catalog they plan from.
 //! Everything durable goes through the store first; in-memory state is only what a session holds.
 
+pub mod access;
 mod actor;
+pub mod api_tokens;
 pub mod catalog;
 mod clusters;
 mod daemonsets;
@@ -12,7 +14,7 @@ mod revisions;
 mod rollout;
 mod sessions;
 mod slow_start;
-mod token;
+pub mod token;
 
 use std::collections::HashMap;
 use std::sync::atomic::AtomicU64;
@@ -23,12 +25,13 @@ use chrono::{DateTime, Utc};
 use tokio::sync::{mpsc, watch};
 
 pub use catalog::{Catalog, CatalogEntry};
-pub use daemonsets::{ApplyOutcome, DaemonSetView, TargetView};
+pub use daemonsets::{ApplyOutcome, Change, DaemonSetView, TargetView};
 pub use error::FleetError;
 pub use messages::{CloseReason, Control, Report, ReportQuery, ShimAction, ShimEvent, ToShim};
 pub use planning::{ClusterPlan, PlanSource};
 pub use revisions::{RevisionView, RollbackOutcome};
 pub use rollout::{ClusterRollout, Rollout};
+pub use sessions::ShimRejected;
 
 use crate::store::{ClusterRecord, Store};
 
@@ -74,6 +77,29 @@ struct SessionHandle {
     id: u64,
     control: mpsc::UnboundedSender<Control>,
     info: Arc<Mutex<SessionInfo>>,
+    credential: SessionCredential,
+}
+
+/// What proved a session's cluster.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SessionCredential {
+    /// A shim token; `valid_until` is set once it has been replaced with an overlap.
+    Token { valid_until: Option<DateTime<Utc>> },
+    /// A client certificate naming the cluster.
+    Certificate,
+}
+
+impl SessionCredential {
+    /// The credential of a stream opened with this token match (None: a certificate alone).
+    pub fn from_token(matched: Option<crate::store::TokenMatch>) -> Self {
+        match matched {
+            None => SessionCredential::Certificate,
+            Some(crate::store::TokenMatch::Current) => SessionCredential::Token { valid_until: None },
+            Some(crate::store::TokenMatch::Previous { valid_until }) => {
+                SessionCredential::Token { valid_until: Some(valid_until) }
+            }
+        }
+    }
 }
 
 /// A cluster as reported to the platform: its record plus live session facts.
@@ -103,6 +129,8 @@ pub(crate) struct Inner {
     shutting_down: std::sync::atomic::AtomicBool,
     /// Cluster actors still running, so shutdown can wait for their last writes.
     live_actors: watch::Sender<usize>,
+    /// Bumped when a credential is revoked.
+    credentials_changed: watch::Sender<u64>,
 }
 
 /// The fleet service core. Cheap to clone.
@@ -128,6 +156,7 @@ impl Fleet {
                 status_epoch: watch::channel(0).0,
                 shutting_down: std::sync::atomic::AtomicBool::new(false),
                 live_actors: watch::channel(0).0,
+                credentials_changed: watch::channel(0).0,
             }),
         })
     }

@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 
-use super::daemonsets::DaemonSetView;
+use super::daemonsets::{Change, DaemonSetView};
 use super::{Fleet, FleetError};
 use crate::store::{DaemonSetRecord, RevisionRecord};
 
@@ -99,6 +99,7 @@ impl Fleet {
         name: &str,
         to_revision: i64,
         dry_run: bool,
+        by: &str,
     ) -> Result<RollbackOutcome, FleetError> {
         let record = self.record(namespace, name).await?;
         if record.deleting {
@@ -139,7 +140,8 @@ impl Fleet {
             return Ok(RollbackOutcome { revision: view(&record, target), daemon_set, message });
         }
         let targets = record.active_targets();
-        let (daemon_set, _) = self.apply_daemon_set(&manifest.to_string(), &targets, None).await?;
+        let change = Change::new(format!("Rollback to revision {}", target.revision), by);
+        let (daemon_set, _) = self.apply_daemon_set(&manifest.to_string(), &targets, None, &change).await?;
         let updated = self.record(namespace, name).await?;
         let revision = self
             .store()

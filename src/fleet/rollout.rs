@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::DaemonSet;
 
-use super::daemonsets::DaemonSetView;
+use super::daemonsets::{Change, DaemonSetView};
 use super::{Fleet, FleetError};
 use crate::apiserver::defaults::set_defaults;
 use crate::apiserver::rollout_settings::parse_partition;
@@ -45,13 +45,21 @@ pub fn partition_nodes(partition: &str, desired: i32) -> i32 {
 
 impl Fleet {
     /// Sets or clears the rollout's pause.
-    pub async fn set_paused(&self, namespace: &str, name: &str, paused: bool) -> Result<DaemonSetView, FleetError> {
+    pub async fn set_paused(
+        &self,
+        namespace: &str,
+        name: &str,
+        paused: bool,
+        by: &str,
+    ) -> Result<DaemonSetView, FleetError> {
         let view = self.get_daemon_set(namespace, name).await?;
         let record = view.record;
         let mut settings = record.rollout.clone();
         settings.paused = paused;
         let targets = record.active_targets();
-        let (view, _) = self.apply_daemon_set(&record.manifest, &targets, Some(settings)).await?;
+        let what = if paused { "PauseRollout" } else { "ResumeRollout" };
+        let (view, _) =
+            self.apply_daemon_set(&record.manifest, &targets, Some(settings), &Change::new(what, by)).await?;
         Ok(view)
     }
 

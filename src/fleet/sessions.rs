@@ -5,16 +5,65 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use tokio::sync::mpsc;
 
 use super::actor::ClusterActor;
-use super::{CloseReason, Control, Fleet, FleetError, Report, ReportQuery, Session, SessionHandle, SessionInfo, token};
-use crate::store::{ClusterRecord, ClusterSeen};
+use super::{
+    CloseReason, Control, Fleet, FleetError, Report, ReportQuery, Session, SessionCredential, SessionHandle,
+    SessionInfo, token,
+};
+use crate::store::{ClusterRecord, ClusterSeen, TokenMatch};
+
+/// Why a shim's credential does not open a stream.
+#[derive(Debug, thiserror::Error)]
+pub enum ShimRejected {
+    #[error("invalid or revoked shim token")]
+    UnknownToken,
+    #[error("cluster {0:?} named by the client certificate is not registered")]
+    UnknownCluster(String),
+    #[error("the credentials of cluster {0:?} are revoked")]
+    Revoked(String),
+    #[error(transparent)]
+    Store(#[from] FleetError),
+}
 
 impl Fleet {
-    pub(super) fn close_session(&self, cluster: &str, reason: CloseReason) {
-        if let Some(s) = self.inner.sessions.lock().expect("sessions lock").remove(cluster) {
+    /// After a token change: sessions opened with a token that no longer works are closed now; with `overlap`,
+    /// a session opened with the token just replaced is closed when the overlap ends. Certificate sessions stay
+    /// unless the cluster's credentials are revoked.
+    pub(super) fn token_replaced(&self, cluster: &str, overlap: Option<DateTime<Utc>>, revoked: bool) {
+        let mut sessions = self.inner.sessions.lock().expect("sessions lock");
+        let Some(session) = sessions.get_mut(cluster) else { return };
+        let close_now = match (&mut session.credential, overlap) {
+            (SessionCredential::Certificate, _) => revoked,
+            (SessionCredential::Token { valid_until: valid_until @ None }, Some(until)) => {
+                *valid_until = Some(until);
+                self.close_session_at(cluster, session.id, until);
+                false
+            }
+            (SessionCredential::Token { .. }, _) => true,
+        };
+        if close_now && let Some(s) = sessions.remove(cluster) {
+            let _ = s.control.send(Control::Close(CloseReason::CredentialsRevoked));
+        }
+    }
+
+    /// Closes a cluster's session at `until` (its credential's end), if it is still the same session then.
+    fn close_session_at(&self, cluster: &str, id: u64, until: DateTime<Utc>) {
+        let (fleet, cluster) = (self.clone(), cluster.to_string());
+        tokio::spawn(async move {
+            tokio::time::sleep((until - Utc::now()).to_std().unwrap_or_default()).await;
+            fleet.close_session_if(&cluster, id, CloseReason::CredentialsRevoked);
+        });
+    }
+
+    /// Closes a cluster's session only if it is still the one with this id.
+    fn close_session_if(&self, cluster: &str, id: u64, reason: CloseReason) {
+        let mut sessions = self.inner.sessions.lock().expect("sessions lock");
+        if sessions.get(cluster).is_some_and(|s| s.id == id)
+            && let Some(s) = sessions.remove(cluster)
+        {
             let _ = s.control.send(Control::Close(reason));
         }
     }
@@ -58,24 +107,35 @@ impl Fleet {
         rx.await.ok()
     }
 
-    /// The cluster a bearer token belongs to.
-    pub async fn authenticate(&self, token: &str) -> Result<ClusterRecord, FleetError> {
-        if token.is_empty() {
-            return Err(FleetError::Unauthenticated(
-                "missing shim token: send `authorization: Bearer <token>` metadata".into(),
-            ));
-        }
+    /// The cluster a shim token belongs to at `now`, and which of its tokens it is.
+    pub async fn authenticate_shim_token(
+        &self,
+        secret: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(ClusterRecord, TokenMatch), ShimRejected> {
         self.inner
             .store
-            .cluster_by_token_hash(&token::hash(token))
-            .await?
-            .ok_or_else(|| FleetError::Unauthenticated("invalid or revoked shim token".into()))
+            .cluster_by_token_hash(&token::hash(secret), now)
+            .await
+            .map_err(FleetError::from)?
+            .ok_or(ShimRejected::UnknownToken)
+    }
+
+    /// The cluster a client certificate names; refused while the cluster's credentials are revoked.
+    pub async fn cluster_for_certificate(&self, name: &str) -> Result<ClusterRecord, ShimRejected> {
+        let cluster = self.inner.store.get_cluster(name).await.map_err(FleetError::from)?;
+        let cluster = cluster.ok_or_else(|| ShimRejected::UnknownCluster(name.to_string()))?;
+        if !cluster.token_active {
+            return Err(ShimRejected::Revoked(name.to_string()));
+        }
+        Ok(cluster)
     }
 
     /// Opens a session for an authenticated cluster after its hello; an older session of the cluster is closed.
     pub async fn open_session(
         &self,
         cluster: &ClusterRecord,
+        credential: SessionCredential,
         hello_cluster: &str,
         shim_version: &str,
     ) -> Result<Session, FleetError> {
@@ -106,14 +166,16 @@ impl Fleet {
             ..SessionInfo::default()
         }));
         let id = self.inner.next_session.fetch_add(1, Ordering::Relaxed);
-        let previous = self
-            .inner
-            .sessions
-            .lock()
-            .expect("sessions lock")
-            .insert(cluster.name.clone(), SessionHandle { id, control: control_tx, info: Arc::clone(&info) });
+        let previous = self.inner.sessions.lock().expect("sessions lock").insert(
+            cluster.name.clone(),
+            SessionHandle { id, control: control_tx, info: Arc::clone(&info), credential },
+        );
         if let Some(previous) = previous {
             let _ = previous.control.send(Control::Close(CloseReason::Replaced));
+        }
+        // A stream opened with a replaced token lasts only as long as that token.
+        if let SessionCredential::Token { valid_until: Some(until) } = credential {
+            self.close_session_at(&cluster.name, id, until);
         }
         let actor = ClusterActor::new(
             self.clone(),

@@ -5,6 +5,7 @@ mod records;
 mod sql;
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 
 pub use records::*;
 pub use sql::{PgStore, SqliteStore, connect};
@@ -35,10 +36,21 @@ pub trait Store: Send + Sync + 'static {
     async fn get_cluster(&self, name: &str) -> StoreResult<Option<ClusterRecord>>;
     /// All clusters ordered by name.
     async fn list_clusters(&self) -> StoreResult<Vec<ClusterRecord>>;
-    /// The cluster a token hash belongs to (none when unknown or revoked).
-    async fn cluster_by_token_hash(&self, token_hash: &str) -> StoreResult<Option<ClusterRecord>>;
-    /// Replaces (Some) or revokes (None) a cluster's token; `NotFound` for an unknown cluster.
-    async fn set_cluster_token(&self, name: &str, token_hash: Option<&str>) -> StoreResult<()>;
+    /// The cluster a token hash belongs to at `now` (none when unknown, revoked, or a previous token whose overlap
+    /// has ended), and which of its tokens it is.
+    async fn cluster_by_token_hash(
+        &self,
+        token_hash: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<(ClusterRecord, TokenMatch)>>;
+    /// Replaces (Some) or revokes (None) a cluster's token; `NotFound` for an unknown cluster. With `overlap`, the
+    /// token being replaced stays valid until then; otherwise any previous token ends too.
+    async fn set_cluster_token(
+        &self,
+        name: &str,
+        token_hash: Option<&str>,
+        overlap: Option<DateTime<Utc>>,
+    ) -> StoreResult<()>;
     /// Records that the cluster's shim was seen.
     async fn record_cluster_seen(&self, seen: &ClusterSeen) -> StoreResult<()>;
 
@@ -49,7 +61,7 @@ pub trait Store: Send + Sync + 'static {
     /// `Conflict` when the stored generation is not `write.expected_generation`.
     async fn write_daemonset(&self, write: &DaemonSetWrite) -> StoreResult<()>;
     /// Marks a DaemonSet deleting and all its targets removing.
-    async fn mark_daemonset_deleting(&self, uid: &str) -> StoreResult<()>;
+    async fn mark_daemonset_deleting(&self, uid: &str, by: &str) -> StoreResult<()>;
     /// Deletes a DaemonSet with its targets and revisions.
     async fn delete_daemonset(&self, uid: &str) -> StoreResult<()>;
     /// Drops one target once its pods are gone; a deleting DaemonSet with no target left is deleted.
@@ -68,6 +80,17 @@ pub trait Store: Send + Sync + 'static {
     async fn delete_revisions(&self, uid: &str, hashes: &[String]) -> StoreResult<()>;
     /// Revisions of a DaemonSet ordered by revision number.
     async fn list_revisions(&self, uid: &str) -> StoreResult<Vec<RevisionRecord>>;
+
+    /// Creates an API token; `AlreadyExists` if the name (or the hash) is taken.
+    async fn create_api_token(&self, token: &ApiTokenRecord, token_hash: &str) -> StoreResult<()>;
+    /// Creates the first API token, only while there is none at all; false when some token exists.
+    async fn create_first_api_token(&self, token: &ApiTokenRecord, token_hash: &str) -> StoreResult<bool>;
+    /// The token with this hash, revoked and expired ones included (the caller decides).
+    async fn api_token_by_hash(&self, token_hash: &str) -> StoreResult<Option<ApiTokenRecord>>;
+    /// Every API token, ordered by name.
+    async fn list_api_tokens(&self) -> StoreResult<Vec<ApiTokenRecord>>;
+    /// Marks a token revoked at `at` (a token already revoked keeps its first time); `NotFound` if unknown.
+    async fn revoke_api_token(&self, name: &str, at: DateTime<Utc>) -> StoreResult<ApiTokenRecord>;
 
     /// Commits an action before it is sent.
     async fn insert_intents(&self, intents: &[ActionIntent]) -> StoreResult<()>;

@@ -18,6 +18,29 @@ pub struct ClusterRecord {
     pub node_count: i32,
 }
 
+/// A platform caller's API token (its secret is never stored, only its hash).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ApiTokenRecord {
+    pub name: String,
+    /// `viewer`, `operator` or `admin`.
+    pub role: String,
+    /// Namespaces the token is limited to; empty: every namespace.
+    pub namespaces: Vec<String>,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub created_by: String,
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+/// Which of a cluster's shim tokens a presented token is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TokenMatch {
+    /// The token issued last.
+    Current,
+    /// The token it replaced, still valid during the rotation's overlap (until the given time).
+    Previous { valid_until: DateTime<Utc> },
+}
+
 /// What a shim session reports about its cluster.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ClusterSeen {
@@ -69,6 +92,10 @@ pub struct DaemonSetRecord {
     pub updated_at: DateTime<Utc>,
     /// Rollout settings beyond the manifest.
     pub rollout: RolloutSettings,
+    /// Who created it: `token:<name>`, or a platform certificate's SPIFFE ID.
+    pub created_by: String,
+    /// Who changed it last.
+    pub updated_by: String,
     /// Ordered by cluster name.
     pub targets: Vec<TargetRecord>,
 }
@@ -92,6 +119,8 @@ pub struct RevisionRecord {
     /// The kubernetes.io/change-cause annotation at the time.
     pub change_cause: Option<String>,
     pub created_at: DateTime<Utc>,
+    /// Who made the change that created (or last reused) it.
+    pub created_by: String,
 }
 
 /// A create or update of a DaemonSet.

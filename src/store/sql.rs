@@ -102,6 +102,42 @@ impl ClusterRow {
     }
 }
 
+/// A cluster row with which of its tokens matched.
+#[derive(FromRow)]
+struct ClusterTokenRow {
+    #[sqlx(flatten)]
+    cluster: ClusterRow,
+    /// Selected as `token_hash = $1`.
+    current: bool,
+    previous_token_expires_at: Option<DateTime<Utc>>,
+}
+
+#[derive(FromRow)]
+struct ApiTokenRow {
+    name: String,
+    role: String,
+    namespaces: String,
+    created_at: DateTime<Utc>,
+    expires_at: Option<DateTime<Utc>>,
+    created_by: String,
+    revoked_at: Option<DateTime<Utc>>,
+}
+
+impl ApiTokenRow {
+    fn into_record(self) -> StoreResult<ApiTokenRecord> {
+        Ok(ApiTokenRecord {
+            namespaces: serde_json::from_str(&self.namespaces)
+                .map_err(|e| StoreError::Corrupt(format!("namespaces of api token {:?}: {e}", self.name)))?,
+            name: self.name,
+            role: self.role,
+            created_at: self.created_at,
+            expires_at: self.expires_at,
+            created_by: self.created_by,
+            revoked_at: self.revoked_at,
+        })
+    }
+}
+
 #[derive(FromRow)]
 struct DaemonSetRow {
     uid: String,
@@ -116,6 +152,8 @@ struct DaemonSetRow {
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
     rollout: String,
+    created_by: String,
+    updated_by: String,
 }
 
 impl DaemonSetRow {
@@ -134,6 +172,8 @@ impl DaemonSetRow {
             deleting: self.deleting,
             created_at: self.created_at,
             updated_at: self.updated_at,
+            created_by: self.created_by,
+            updated_by: self.updated_by,
             targets,
         }
     }
@@ -186,6 +226,7 @@ struct RevisionRow {
     template: String,
     change_cause: Option<String>,
     created_at: DateTime<Utc>,
+    created_by: String,
 }
 
 #[derive(FromRow)]
@@ -208,6 +249,10 @@ fn parse_labels(json: &str) -> StoreResult<Labels> {
 
 fn rollout_json(rollout: &RolloutSettings) -> String {
     serde_json::to_string(rollout).expect("rollout settings serialize")
+}
+
+fn namespaces_json(namespaces: &[String]) -> String {
+    serde_json::to_string(namespaces).expect("a string list always serializes")
 }
 
 fn labels_json(labels: &Labels) -> String {
@@ -238,10 +283,15 @@ macro_rules! cluster_columns {
         "name, labels, token_hash IS NOT NULL AS token_active, created_at, last_seen_at, shim_version, node_count"
     };
 }
+macro_rules! api_token_columns {
+    () => {
+        "name, role, namespaces, created_at, expires_at, created_by, revoked_at"
+    };
+}
 macro_rules! daemonset_columns {
     () => {
         "uid, namespace, name, manifest, generation, collision_count, current_revision, current_hash, deleting, \
-         created_at, updated_at, rollout"
+         created_at, updated_at, rollout, created_by, updated_by"
     };
 }
 macro_rules! target_columns {
@@ -319,22 +369,51 @@ macro_rules! sql_store {
                     .collect()
             }
 
-            async fn cluster_by_token_hash(&self, token_hash: &str) -> StoreResult<Option<ClusterRecord>> {
-                let sql = concat!("SELECT ", cluster_columns!(), " FROM clusters WHERE token_hash = $1");
-                sqlx::query_as::<_, ClusterRow>(sql)
+            async fn cluster_by_token_hash(
+                &self,
+                token_hash: &str,
+                now: DateTime<Utc>,
+            ) -> StoreResult<Option<(ClusterRecord, TokenMatch)>> {
+                let sql = concat!(
+                    "SELECT ", cluster_columns!(), ", COALESCE(token_hash = $1, FALSE) AS current, previous_token_expires_at \
+                     FROM clusters \
+                     WHERE token_hash = $1 OR (previous_token_hash = $1 AND previous_token_expires_at > $2)"
+                );
+                let Some(row) = sqlx::query_as::<_, ClusterTokenRow>(sql)
                     .bind(token_hash)
+                    .bind(now)
                     .fetch_optional(&self.pool)
                     .await?
-                    .map(ClusterRow::into_record)
-                    .transpose()
+                else {
+                    return Ok(None);
+                };
+                let matched = match row.previous_token_expires_at {
+                    Some(valid_until) if !row.current => TokenMatch::Previous { valid_until },
+                    _ => TokenMatch::Current,
+                };
+                Ok(Some((row.cluster.into_record()?, matched)))
             }
 
-            async fn set_cluster_token(&self, name: &str, token_hash: Option<&str>) -> StoreResult<()> {
-                let done = sqlx::query("UPDATE clusters SET token_hash = $1 WHERE name = $2")
-                    .bind(token_hash)
-                    .bind(name)
-                    .execute(&self.pool)
-                    .await?;
+            async fn set_cluster_token(
+                &self,
+                name: &str,
+                token_hash: Option<&str>,
+                overlap: Option<DateTime<Utc>>,
+            ) -> StoreResult<()> {
+                // The token being replaced becomes the previous one for the overlap; without an overlap (or on
+                // revocation) no previous token stays valid.
+                let done = sqlx::query(
+                    "UPDATE clusters SET \
+                       previous_token_hash = CASE WHEN $3 IS NULL THEN NULL ELSE token_hash END, \
+                       previous_token_expires_at = $3, \
+                       token_hash = $1 \
+                     WHERE name = $2",
+                )
+                .bind(token_hash)
+                .bind(name)
+                .bind(overlap)
+                .execute(&self.pool)
+                .await?;
                 if done.rows_affected() == 0 {
                     return Err(StoreError::NotFound(format!("cluster {name:?}")));
                 }
@@ -391,8 +470,8 @@ macro_rules! sql_store {
                     None => {
                         let inserted = sqlx::query(
                             "INSERT INTO daemonsets (uid, namespace, name, manifest, generation, collision_count, \
-                             current_revision, current_hash, deleting, created_at, updated_at, rollout) \
-                             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+                             current_revision, current_hash, deleting, created_at, updated_at, rollout, created_by, \
+                             updated_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
                         )
                         .bind(&d.uid)
                         .bind(&d.namespace)
@@ -406,6 +485,8 @@ macro_rules! sql_store {
                         .bind(d.created_at)
                         .bind(d.updated_at)
                         .bind(rollout_json(&d.rollout))
+                        .bind(&d.created_by)
+                        .bind(&d.updated_by)
                         .execute(&mut *tx)
                         .await;
                         match inserted {
@@ -422,8 +503,8 @@ macro_rules! sql_store {
                     Some(expected) => {
                         let updated = sqlx::query(
                             "UPDATE daemonsets SET manifest = $1, generation = $2, collision_count = $3, \
-                             current_revision = $4, current_hash = $5, deleting = $6, updated_at = $7, rollout = $8 \
-                             WHERE uid = $9 AND generation = $10",
+                             current_revision = $4, current_hash = $5, deleting = $6, updated_at = $7, rollout = $8, \
+                             updated_by = $11 WHERE uid = $9 AND generation = $10",
                         )
                         .bind(&d.manifest)
                         .bind(d.generation)
@@ -435,6 +516,7 @@ macro_rules! sql_store {
                         .bind(rollout_json(&d.rollout))
                         .bind(&d.uid)
                         .bind(expected)
+                        .bind(&d.updated_by)
                         .execute(&mut *tx)
                         .await?;
                         if updated.rows_affected() == 0 {
@@ -472,9 +554,11 @@ macro_rules! sql_store {
                 }
                 let r = &w.revision;
                 sqlx::query(
-                    "INSERT INTO revisions (ds_uid, hash, revision, name, template, change_cause, created_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7) \
-                     ON CONFLICT (ds_uid, hash) DO UPDATE SET revision = excluded.revision",
+                    "INSERT INTO revisions (ds_uid, hash, revision, name, template, change_cause, created_at, \
+                     created_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+                     ON CONFLICT (ds_uid, hash) DO UPDATE SET revision = excluded.revision, \
+                     created_by = CASE WHEN revisions.revision = excluded.revision THEN revisions.created_by \
+                     ELSE excluded.created_by END",
                 )
                 .bind(&d.uid)
                 .bind(&r.hash)
@@ -483,16 +567,18 @@ macro_rules! sql_store {
                 .bind(&r.template)
                 .bind(&r.change_cause)
                 .bind(r.created_at)
+                .bind(&r.created_by)
                 .execute(&mut *tx)
                 .await?;
                 tx.commit().await?;
                 Ok(())
             }
 
-            async fn mark_daemonset_deleting(&self, uid: &str) -> StoreResult<()> {
+            async fn mark_daemonset_deleting(&self, uid: &str, by: &str) -> StoreResult<()> {
                 let mut tx = self.pool.begin().await?;
-                let done = sqlx::query("UPDATE daemonsets SET deleting = TRUE WHERE uid = $1")
+                let done = sqlx::query("UPDATE daemonsets SET deleting = TRUE, updated_by = $2 WHERE uid = $1")
                     .bind(uid)
+                    .bind(by)
                     .execute(&mut *tx)
                     .await?;
                 if done.rows_affected() == 0 {
@@ -583,7 +669,7 @@ macro_rules! sql_store {
 
             async fn list_revisions(&self, uid: &str) -> StoreResult<Vec<RevisionRecord>> {
                 let rows = sqlx::query_as::<_, RevisionRow>(
-                    "SELECT hash, revision, name, template, change_cause, created_at FROM revisions \
+                    "SELECT hash, revision, name, template, change_cause, created_at, created_by FROM revisions \
                      WHERE ds_uid = $1 ORDER BY revision",
                 )
                 .bind(uid)
@@ -598,8 +684,88 @@ macro_rules! sql_store {
                         template: r.template,
                         change_cause: r.change_cause,
                         created_at: r.created_at,
+                        created_by: r.created_by,
                     })
                     .collect())
+            }
+
+            async fn create_api_token(&self, t: &ApiTokenRecord, token_hash: &str) -> StoreResult<()> {
+                let result = sqlx::query(
+                    "INSERT INTO api_tokens (name, token_hash, role, namespaces, created_at, expires_at, created_by) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                )
+                .bind(&t.name)
+                .bind(token_hash)
+                .bind(&t.role)
+                .bind(namespaces_json(&t.namespaces))
+                .bind(t.created_at)
+                .bind(t.expires_at)
+                .bind(&t.created_by)
+                .execute(&self.pool)
+                .await;
+                match result {
+                    Ok(_) => Ok(()),
+                    Err(e) if is_unique_violation(&e) => Err(StoreError::AlreadyExists(format!("api token {:?}", t.name))),
+                    Err(e) => Err(e.into()),
+                }
+            }
+
+            async fn create_first_api_token(&self, t: &ApiTokenRecord, token_hash: &str) -> StoreResult<bool> {
+                // One statement, so two replicas starting on an empty database cannot both create one: the
+                // second insert finds the first row (or collides on the name).
+                let result = sqlx::query(
+                    "INSERT INTO api_tokens (name, token_hash, role, namespaces, created_at, expires_at, created_by) \
+                     SELECT $1, $2, $3, $4, $5, $6, $7 WHERE NOT EXISTS (SELECT 1 FROM api_tokens)",
+                )
+                .bind(&t.name)
+                .bind(token_hash)
+                .bind(&t.role)
+                .bind(namespaces_json(&t.namespaces))
+                .bind(t.created_at)
+                .bind(t.expires_at)
+                .bind(&t.created_by)
+                .execute(&self.pool)
+                .await;
+                match result {
+                    Ok(done) => Ok(done.rows_affected() > 0),
+                    Err(e) if is_unique_violation(&e) => Ok(false),
+                    Err(e) => Err(e.into()),
+                }
+            }
+
+            async fn api_token_by_hash(&self, token_hash: &str) -> StoreResult<Option<ApiTokenRecord>> {
+                let sql = concat!("SELECT ", api_token_columns!(), " FROM api_tokens WHERE token_hash = $1");
+                sqlx::query_as::<_, ApiTokenRow>(sql)
+                    .bind(token_hash)
+                    .fetch_optional(&self.pool)
+                    .await?
+                    .map(ApiTokenRow::into_record)
+                    .transpose()
+            }
+
+            async fn list_api_tokens(&self) -> StoreResult<Vec<ApiTokenRecord>> {
+                let sql = concat!("SELECT ", api_token_columns!(), " FROM api_tokens ORDER BY name");
+                sqlx::query_as::<_, ApiTokenRow>(sql)
+                    .fetch_all(&self.pool)
+                    .await?
+                    .into_iter()
+                    .map(ApiTokenRow::into_record)
+                    .collect()
+            }
+
+            async fn revoke_api_token(&self, name: &str, at: DateTime<Utc>) -> StoreResult<ApiTokenRecord> {
+                sqlx::query("UPDATE api_tokens SET revoked_at = COALESCE(revoked_at, $1) WHERE name = $2")
+                    .bind(at)
+                    .bind(name)
+                    .execute(&self.pool)
+                    .await?;
+                let sql = concat!("SELECT ", api_token_columns!(), " FROM api_tokens WHERE name = $1");
+                sqlx::query_as::<_, ApiTokenRow>(sql)
+                    .bind(name)
+                    .fetch_optional(&self.pool)
+                    .await?
+                    .ok_or_else(|| StoreError::NotFound(format!("api token {name:?}")))?
+                    .into_record()
             }
 
             async fn insert_intents(&self, intents: &[ActionIntent]) -> StoreResult<()> {

@@ -8,10 +8,11 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use daemonplane::client::{FleetClient, fleet_client};
 use daemonplane::fleet::FleetConfig;
 use daemonplane::pb;
-use daemonplane::pb::fleet_service_client::FleetServiceClient;
 use daemonplane::pb::shim_service_client::ShimServiceClient;
+use daemonplane::server::{Bootstrap, ServerConfig};
 use daemonplane::store::Store;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
@@ -20,6 +21,14 @@ use tonic::transport::{Channel, Endpoint};
 use tonic::{Request, Status, Streaming};
 
 pub const FLUENTD: &str = include_str!("../../deploy/examples/fluentd-elasticsearch.yaml");
+
+/// The first admin token of every test server.
+pub const ADMIN_TOKEN: &str = "dpa_test-admin-0123456789abcdef0123456789abcdef";
+
+/// A test server's configuration: plaintext, default tunables, [`ADMIN_TOKEN`] as its first admin token.
+pub fn server_config() -> ServerConfig {
+    ServerConfig::new(Bootstrap::Token(ADMIN_TOKEN.to_string()))
+}
 
 /// How long a test waits for something that should happen.
 pub const WAIT: Duration = Duration::from_secs(10);
@@ -37,6 +46,12 @@ impl TestServer {
     }
 
     pub async fn start_with(store: Arc<dyn Store>, config: FleetConfig) -> TestServer {
+        let mut server = server_config();
+        server.fleet = config;
+        Self::start_configured(store, server).await
+    }
+
+    pub async fn start_configured(store: Arc<dyn Store>, config: ServerConfig) -> TestServer {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (tx, rx) = oneshot::channel::<()>();
@@ -55,8 +70,14 @@ impl TestServer {
         Endpoint::from_shared(format!("http://{}", self.addr)).unwrap().connect().await.unwrap()
     }
 
-    pub async fn fleet(&self) -> FleetServiceClient<Channel> {
-        FleetServiceClient::new(self.channel().await)
+    /// A FleetService client with the admin token.
+    pub async fn fleet(&self) -> FleetClient {
+        self.fleet_as(ADMIN_TOKEN).await
+    }
+
+    /// A FleetService client presenting `token`.
+    pub async fn fleet_as(&self, token: &str) -> FleetClient {
+        fleet_client(self.channel().await, token).unwrap()
     }
 
     /// Stops the server: a graceful shutdown, cut short after a moment when a test's shim keeps its stream
@@ -92,7 +113,7 @@ pub async fn sqlite_store(dir: &tempfile::TempDir) -> Arc<dyn Store> {
     daemonplane::store::connect(&url).await.unwrap()
 }
 
-pub async fn register(fleet: &mut FleetServiceClient<Channel>, name: &str) -> String {
+pub async fn register(fleet: &mut FleetClient, name: &str) -> String {
     fleet
         .register_cluster(pb::RegisterClusterRequest { name: name.into(), labels: Default::default() })
         .await
@@ -102,7 +123,7 @@ pub async fn register(fleet: &mut FleetServiceClient<Channel>, name: &str) -> St
 }
 
 pub async fn apply(
-    fleet: &mut FleetServiceClient<Channel>,
+    fleet: &mut FleetClient,
     manifest: &str,
     clusters: &[&str],
 ) -> Result<pb::ApplyDaemonSetResponse, Status> {
@@ -368,7 +389,7 @@ impl FakeShim {
 
 /// Polls `GetDaemonSet` until `check` holds for it.
 pub async fn wait_for_daemonset(
-    fleet: &mut FleetServiceClient<Channel>,
+    fleet: &mut FleetClient,
     namespace: &str,
     name: &str,
     check: impl Fn(&pb::DaemonSet) -> bool,
