@@ -8,6 +8,7 @@ use common::*;
 use daemonplane::pb;
 use daemonplane::store::SqliteStore;
 use tonic::Code;
+use tonic_types::StatusExt;
 
 async fn server(pool: sqlx::SqlitePool) -> TestServer {
     TestServer::start(Arc::new(SqliteStore::from_pool(pool))).await
@@ -84,6 +85,15 @@ async fn bad_manifests_are_invalid_argument_with_field_paths(pool: sqlx::SqliteP
         let err = apply(&mut fleet, &manifest, &["c1"]).await.unwrap_err();
         assert_eq!(err.code(), Code::InvalidArgument, "{manifest}: {err:?}");
         assert!(err.message().contains(want), "{:?} does not mention {want:?}", err.message());
+        // The same errors, machine-readable: one BadRequest field violation per field error.
+        let details = err.get_details_bad_request().unwrap_or_else(|| panic!("no BadRequest details in {err:?}"));
+        assert!(!details.field_violations.is_empty());
+        let field = want.split(':').next().unwrap();
+        assert!(
+            details.field_violations.iter().any(|v| v.field == field || (v.field == "manifest" && field == want)),
+            "no violation of {field:?} in {:?}",
+            details.field_violations
+        );
     }
     // Nothing was stored.
     let list = fleet.list_daemon_sets(pb::ListDaemonSetsRequest::default()).await.unwrap().into_inner();

@@ -117,7 +117,7 @@ pub fn peer_identity<T>(request: &Request<T>, trust_domain: &str) -> Result<Opti
     let prefix = format!("spiffe://{trust_domain}/");
     let mut identities = uris.iter().filter_map(|uri| uri.strip_prefix(&prefix)).filter_map(|path| {
         let (kind, name) = path.split_once('/')?;
-        let valid = crate::apiserver::names::validate_dns1123_label(name).is_ok();
+        let valid = crate::apiserver::names::is_dns1123_label(name).is_empty();
         match kind {
             "cluster" if valid => Some(PeerIdentity::Cluster(name.to_string())),
             "platform" if valid => Some(PeerIdentity::Platform(name.to_string())),

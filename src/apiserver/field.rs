@@ -83,6 +83,26 @@ pub struct FieldError {
 }
 
 impl FieldError {
+    /// `Invalid value` of a string field, for callers outside this module.
+    pub fn invalid_value(field: &str, value: &str, detail: impl Into<String>) -> Self {
+        FieldError {
+            field: field.to_string(),
+            error_type: FieldErrorType::Invalid,
+            bad_value: Some(go_quote(value)),
+            detail: detail.into(),
+        }
+    }
+
+    /// `Required value`, for callers outside this module.
+    pub fn required_value(field: &str, detail: impl Into<String>) -> Self {
+        FieldError {
+            field: field.to_string(),
+            error_type: FieldErrorType::Required,
+            bad_value: None,
+            detail: detail.into(),
+        }
+    }
+
     /// The field path, e.g. `spec.template.spec.containers[0].image`.
     pub fn field(&self) -> &str {
         &self.field

@@ -20,6 +20,17 @@ pub enum ManifestError {
     Field { path: String, message: String },
 }
 
+impl ManifestError {
+    /// The field the error is about: the manifest's own field when one is named, `manifest` otherwise.
+    pub fn field(&self) -> &str {
+        match self {
+            ManifestError::WrongType { field, .. } => field,
+            ManifestError::Field { path, .. } => path,
+            _ => "manifest",
+        }
+    }
+}
+
 /// Parses one apps/v1 DaemonSet from YAML or JSON. Field-level type errors name the Kubernetes field path.
 pub fn parse_daemon_set(text: &str) -> Result<DaemonSet, ManifestError> {
     if text.trim().is_empty() {

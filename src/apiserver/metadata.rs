@@ -143,12 +143,11 @@ fn validate_label_entry(key: &str, value: &str, path: &Path, errs: &mut Vec<Fiel
     }
 }
 
-/// One label checked like `ValidateLabels`, for a caller with no field path of its own: each failure reads
-/// `Invalid value: "<key or value>": <message>`; several are joined with "; ".
-pub fn validate_label(key: &str, value: &str) -> Result<(), String> {
+/// Labels checked like `ValidateLabels`, for a caller outside this module, reported on `path`.
+pub fn validate_labels_at(labels: &BTreeMap<String, String>, path: &str) -> Vec<FieldError> {
     let mut errs = Vec::new();
-    validate_label_entry(key, value, &Path::root(""), &mut errs);
-    if errs.is_empty() { Ok(()) } else { Err(errs.iter().map(FieldError::description).collect::<Vec<_>>().join("; ")) }
+    validate_labels(Some(labels), &Path::root(path), &mut errs);
+    errs
 }
 
 pub(super) fn validate_label_name(name: &str, path: &Path, errs: &mut Vec<FieldError>) {
@@ -434,11 +433,17 @@ mod tests {
     }
 
     #[test]
-    fn single_label_helper() {
-        assert_eq!(validate_label("app.kubernetes.io/name", ""), Ok(()));
+    fn labels_outside_a_manifest() {
+        let ok: BTreeMap<String, String> = [("app.kubernetes.io/name".to_string(), String::new())].into();
+        assert!(validate_labels_at(&ok, "labels").is_empty());
+        let bad: BTreeMap<String, String> = [("a b".to_string(), "-x".to_string())].into();
+        let messages: Vec<String> = validate_labels_at(&bad, "labels").iter().map(ToString::to_string).collect();
         assert_eq!(
-            validate_label("a b", "-x"),
-            Err(format!("Invalid value: \"a b\": {NAME_PART_MSG}; Invalid value: \"-x\": {LABEL_VALUE_MSG}"))
+            messages,
+            [
+                format!("labels: Invalid value: \"a b\": {NAME_PART_MSG}"),
+                format!("labels: Invalid value: \"-x\": {LABEL_VALUE_MSG}")
+            ]
         );
     }
 }

@@ -5,6 +5,8 @@
 //! The one implementation of label key, label value and DNS-name syntax in daemonplane. Each check returns
 //! upstream's messages, empty when the value is valid.
 
+use super::field::FieldError;
+
 const DNS1123_LABEL_FMT: &str = "[a-z0-9]([-a-z0-9]*[a-z0-9])?";
 const DNS1123_LABEL_ERR: &str = "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character";
 const DNS1123_SUBDOMAIN_FMT: &str = "[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*";
@@ -145,10 +147,9 @@ pub fn is_valid_percent(value: &str) -> Vec<String> {
     if ok { Vec::new() } else { vec![regex_error(PERCENT_ERR, PERCENT_FMT, &["1%", "93%"])] }
 }
 
-/// A DNS-1123 label (`IsDNS1123Label`); the error is upstream's messages joined with "; ".
-pub fn validate_dns1123_label(value: &str) -> Result<(), String> {
-    let errs = is_dns1123_label(value);
-    if errs.is_empty() { Ok(()) } else { Err(errs.join("; ")) }
+/// A name that must be a DNS-1123 label (a cluster, a namespace, a token), reported on `path`.
+pub fn validate_dns1123_label_at(value: &str, path: &str) -> Vec<FieldError> {
+    is_dns1123_label(value).into_iter().map(|msg| FieldError::invalid_value(path, value, msg)).collect()
 }
 
 pub(super) fn is_valid_port_num(port: i64) -> Vec<String> {
@@ -242,10 +243,19 @@ mod tests {
 
     #[test]
     fn dns_label_helper() {
-        assert_eq!(validate_dns1123_label("cluster-1"), Ok(()));
-        assert_eq!(validate_dns1123_label("a.b"), Err("must not contain dots".to_string()));
+        let messages = |value: &str| -> Vec<String> {
+            validate_dns1123_label_at(value, "name").iter().map(ToString::to_string).collect()
+        };
+        assert!(messages("cluster-1").is_empty());
+        assert_eq!(messages("a.b"), ["name: Invalid value: \"a.b\": must not contain dots"]);
         let long = format!("A{}", "a".repeat(63));
-        assert_eq!(validate_dns1123_label(&long), Err(format!("must be no more than 63 characters; {DNS_LABEL_MSG}")));
+        assert_eq!(
+            messages(&long),
+            [
+                format!("name: Invalid value: \"{long}\": must be no more than 63 characters"),
+                format!("name: Invalid value: \"{long}\": {DNS_LABEL_MSG}")
+            ]
+        );
     }
 
     #[test]

@@ -6,6 +6,8 @@ use chrono::{DateTime, Duration, Utc};
 
 use super::access::{Caller, Role};
 use super::{Fleet, FleetError, token};
+use crate::apiserver::field::FieldError;
+use crate::apiserver::names::validate_dns1123_label_at;
 use crate::store::ApiTokenRecord;
 
 /// The name of the admin token `serve` creates on an empty database.
@@ -31,10 +33,6 @@ pub enum TokenRejected {
     Store(#[from] FleetError),
 }
 
-fn invalid(message: String) -> FleetError {
-    FleetError::InvalidArgument(message)
-}
-
 impl Fleet {
     /// Creates an API token; returns it with its secret (shown only now).
     pub async fn create_api_token(
@@ -45,12 +43,11 @@ impl Fleet {
         ttl: Option<Duration>,
         by: &Caller,
     ) -> Result<(ApiTokenRecord, String), FleetError> {
-        crate::apiserver::names::validate_dns1123_label(name)
-            .map_err(|e| invalid(format!("name: Invalid value: {name:?}: {e}")))?;
+        let mut errors = validate_dns1123_label_at(name, "name");
         for (i, namespace) in namespaces.iter().enumerate() {
-            crate::apiserver::names::validate_dns1123_label(namespace)
-                .map_err(|e| invalid(format!("namespaces[{i}]: Invalid value: {namespace:?}: {e}")))?;
+            errors.extend(validate_dns1123_label_at(namespace, &format!("namespaces[{i}]")));
         }
+        FleetError::check(errors)?;
         let mut namespaces = namespaces;
         namespaces.sort();
         namespaces.dedup();
@@ -124,8 +121,10 @@ impl Fleet {
         if let Some(secret) = &secret
             && (secret.len() < MIN_BOOTSTRAP_SECRET || secret.starts_with(token::SHIM_PREFIX))
         {
-            return Err(invalid(format!(
-                "the bootstrap token must be at least {MIN_BOOTSTRAP_SECRET} characters and not a shim token"
+            return Err(FleetError::invalid(FieldError::invalid_value(
+                "DAEMONPLANE_BOOTSTRAP_TOKEN",
+                "(hidden)",
+                format!("must be at least {MIN_BOOTSTRAP_SECRET} characters and not a shim token"),
             )));
         }
         let secret = secret.unwrap_or_else(|| token::generate(token::API_PREFIX));

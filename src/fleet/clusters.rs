@@ -4,6 +4,10 @@
 use chrono::Utc;
 
 use super::{ClusterView, Fleet, FleetError, token};
+use crate::apiserver::field::FieldError;
+use crate::apiserver::metadata::validate_labels_at;
+// Cluster names are DNS-1123 labels, so they fit in label values and hostnames.
+use crate::apiserver::names::validate_dns1123_label_at;
 use crate::engine::model::Labels;
 use crate::engine::selector::Selector;
 use crate::store::ClusterRecord;
@@ -11,11 +15,9 @@ use crate::store::ClusterRecord;
 impl Fleet {
     /// Registers a cluster and returns it with its one-time token.
     pub async fn register_cluster(&self, name: &str, labels: Labels) -> Result<(ClusterView, String), FleetError> {
-        validate_cluster_name(name)?;
-        for (key, value) in &labels {
-            crate::apiserver::metadata::validate_label(key, value)
-                .map_err(|e| FleetError::InvalidArgument(format!("labels: {e}")))?;
-        }
+        let mut errors = validate_dns1123_label_at(name, "name");
+        errors.extend(validate_labels_at(&labels, "labels"));
+        FleetError::check(errors)?;
         let token = token::generate(token::SHIM_PREFIX);
         let record = ClusterRecord {
             name: name.to_string(),
@@ -41,8 +43,8 @@ impl Fleet {
     }
 
     pub async fn list_clusters(&self, label_selector: &str) -> Result<Vec<ClusterView>, FleetError> {
-        let selector =
-            Selector::parse(label_selector).map_err(|e| FleetError::InvalidArgument(format!("label_selector: {e}")))?;
+        let selector = Selector::parse(label_selector)
+            .map_err(|e| FleetError::invalid(FieldError::invalid_value("label_selector", label_selector, e)))?;
         let records = self.inner.store.list_clusters().await?;
         Ok(records
             .into_iter()
@@ -67,10 +69,4 @@ impl Fleet {
         self.token_replaced(name, until, !issue_new);
         Ok((self.get_cluster(name).await?, token))
     }
-}
-
-/// Cluster names are DNS-1123 labels, so they fit in label values and hostnames.
-fn validate_cluster_name(name: &str) -> Result<(), FleetError> {
-    crate::apiserver::names::validate_dns1123_label(name)
-        .map_err(|e| FleetError::InvalidArgument(format!("name: Invalid value: {name:?}: {e}")))
 }

@@ -9,7 +9,7 @@ use k8s_openapi::api::apps::v1::DaemonSet;
 
 use super::{Fleet, FleetError, SessionInfo};
 use crate::apiserver::rollout_settings::validate_rollout_settings;
-use crate::apiserver::strategy::{Admitted, DEFAULT_NAMESPACE, Rejection, admit, admit_update};
+use crate::apiserver::strategy::{Admitted, DEFAULT_NAMESPACE, admit, admit_update};
 use crate::engine::revision::{
     CHANGE_CAUSE_ANNOTATION, HistoryEntry, canonical_json, canonical_template, construct_history, revision_name,
 };
@@ -56,7 +56,7 @@ pub(crate) struct Prepared {
 
 /// Admits a manifest like the API server would on create.
 pub(crate) fn prepare(manifest: &str) -> Result<Prepared, FleetError> {
-    let Admitted { applied, defaulted } = admit(manifest).map_err(rejected)?;
+    let Admitted { applied, defaulted } = admit(manifest)?;
     Ok(Prepared {
         namespace: defaulted.metadata.namespace.clone().unwrap_or_default(),
         name: defaulted.metadata.name.clone().unwrap_or_default(),
@@ -64,10 +64,6 @@ pub(crate) fn prepare(manifest: &str) -> Result<Prepared, FleetError> {
         template: canonical_template(&defaulted.spec.template),
         defaulted,
     })
-}
-
-fn rejected(rejection: Rejection) -> FleetError {
-    FleetError::InvalidArgument(rejection.to_string())
 }
 
 /// Who asks for a change and what it is: recorded on the DaemonSet, and as the change cause of a revision it
@@ -103,7 +99,7 @@ impl Fleet {
         if let Some(settings) = &rollout {
             let errors = validate_rollout_settings(&settings.partition, &settings.node_selector);
             if !errors.is_empty() {
-                return Err(rejected(Rejection::Invalid(errors)));
+                return Err(FleetError::Invalid(errors));
             }
         }
         let Prepared { defaulted, namespace, name, manifest_json, template } = prepare(manifest)?;
@@ -162,13 +158,13 @@ impl Fleet {
             }
             Some(old) => {
                 if old.deleting {
-                    return Err(FleetError::FailedPrecondition(format!(
+                    return Err(FleetError::BeingDeleted(format!(
                         "daemonset {namespace}/{name} is being deleted; apply it again once it is gone"
                     )));
                 }
                 let old_applied: DaemonSet = serde_json::from_str(&old.manifest)
-                    .map_err(|e| FleetError::Internal(format!("stored manifest of {namespace}/{name}: {e}")))?;
-                let generation = admit_update(&defaulted, &old_applied, old.generation).map_err(rejected)?;
+                    .map_err(|e| FleetError::Corrupt(format!("stored manifest of {namespace}/{name}: {e}")))?;
+                let generation = admit_update(&defaulted, &old_applied, old.generation)?;
                 // Every cluster not wanted any more has the DaemonSet's pods removed before its row goes.
                 let mut new_targets: Vec<(String, bool)> = wanted.iter().map(|c| (c.clone(), false)).collect();
                 new_targets.extend(

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use super::daemonsets::prepare;
 use super::{Fleet, FleetError, Report, ReportQuery};
+use crate::apiserver::field::FieldError;
 use crate::engine::daemonset::CompiledDaemonSet;
 use crate::engine::explain::{ClusterReport, NodeReport};
 use crate::engine::revision::compute_hash;
@@ -22,7 +23,7 @@ pub struct ClusterPlan {
 }
 
 fn unavailable(cluster: &str) -> FleetError {
-    FleetError::Unavailable(format!("cluster {cluster:?} has no connected, synced shim; nothing to explain"))
+    FleetError::NotConnected(cluster.to_string())
 }
 
 impl Fleet {
@@ -113,9 +114,10 @@ impl Fleet {
         let clusters: BTreeSet<String> =
             if clusters.is_empty() { targets.into_iter().collect() } else { clusters.iter().cloned().collect() };
         if clusters.is_empty() {
-            return Err(FleetError::InvalidArgument(
-                "clusters: Required value: name the clusters to plan for (the DaemonSet has no targets)".into(),
-            ));
+            return Err(FleetError::invalid(FieldError::required_value(
+                "clusters",
+                "name the clusters to plan for (the DaemonSet has no targets)",
+            )));
         }
         let mut plans = Vec::with_capacity(clusters.len());
         for cluster in clusters {

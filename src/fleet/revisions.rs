@@ -103,7 +103,7 @@ impl Fleet {
     ) -> Result<RollbackOutcome, FleetError> {
         let record = self.record(namespace, name).await?;
         if record.deleting {
-            return Err(FleetError::FailedPrecondition(format!(
+            return Err(FleetError::BeingDeleted(format!(
                 "daemonset {}/{} is being deleted",
                 record.namespace, record.name
             )));
@@ -114,7 +114,7 @@ impl Fleet {
             None
         } else if to_revision == 0 {
             if revisions.len() <= 1 {
-                return Err(FleetError::FailedPrecondition("no last revision to roll back to".into()));
+                return Err(FleetError::NotPossible("no last revision to roll back to".into()));
             }
             revisions.get(revisions.len() - 2).cloned()
         } else {
@@ -124,15 +124,15 @@ impl Fleet {
             FleetError::NotFound(format!("unable to find specified revision {to_revision} in history"))
         })?;
         if target.hash == record.current_hash {
-            return Err(FleetError::FailedPrecondition(format!(
+            return Err(FleetError::NotPossible(format!(
                 "skipped rollback (current template already matches revision {})",
                 target.revision
             )));
         }
-        let mut manifest: serde_json::Value = serde_json::from_str(&record.manifest)
-            .map_err(|e| FleetError::Internal(format!("stored manifest: {e}")))?;
+        let mut manifest: serde_json::Value =
+            serde_json::from_str(&record.manifest).map_err(|e| FleetError::Corrupt(format!("stored manifest: {e}")))?;
         let template: serde_json::Value = serde_json::from_str(&target.template)
-            .map_err(|e| FleetError::Internal(format!("stored revision {}: {e}", target.revision)))?;
+            .map_err(|e| FleetError::Corrupt(format!("stored revision {}: {e}", target.revision)))?;
         manifest["spec"]["template"] = template;
         if dry_run {
             let daemon_set = self.view_of(record.clone());
@@ -150,7 +150,7 @@ impl Fleet {
             .into_iter()
             .find(|r| r.hash == target.hash)
             .map(|r| view(&updated, r))
-            .ok_or_else(|| FleetError::Internal("the rolled-back revision vanished".into()))?;
+            .ok_or_else(|| FleetError::Conflict("the rolled-back revision was pruned meanwhile".into()))?;
         Ok(RollbackOutcome { daemon_set, revision, message: "rolled back".into() })
     }
 }

@@ -68,7 +68,7 @@ impl Fleet {
         let view = self.get_daemon_set(namespace, name).await?;
         let r = &view.record;
         let mut ds: DaemonSet = serde_json::from_str(&r.manifest)
-            .map_err(|e| FleetError::Internal(format!("stored manifest of {}/{}: {e}", r.namespace, r.name)))?;
+            .map_err(|e| FleetError::Corrupt(format!("stored manifest of {}/{}: {e}", r.namespace, r.name)))?;
         set_defaults(&mut ds);
         let on_delete = ds.spec.update_strategy.as_ref().and_then(|s| s.type_.as_deref()) == Some("OnDelete");
         let clusters: Vec<ClusterRollout> = view

@@ -140,13 +140,13 @@ impl Fleet {
         shim_version: &str,
     ) -> Result<Session, FleetError> {
         if self.is_shutting_down() {
-            return Err(FleetError::Unavailable("daemonplane is shutting down; reconnect".into()));
+            return Err(FleetError::ShuttingDown);
         }
         if hello_cluster != cluster.name {
-            return Err(FleetError::PermissionDenied(format!(
-                "this token belongs to cluster {:?}; it cannot act for cluster {hello_cluster:?}",
-                cluster.name
-            )));
+            return Err(FleetError::WrongCluster {
+                credential: cluster.name.clone(),
+                requested: hello_cluster.to_string(),
+            });
         }
         let intents = self.inner.store.list_intents(&cluster.name).await?;
         // Recorded before any action can be sent: "never seen" means "cannot hold pods" to a Background delete.
