@@ -19,13 +19,13 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use daemonplane::engine::backoff::{FailedPodBackoff, INITIAL_BACKOFF};
 use daemonplane::engine::daemonset::CompiledDaemonSet;
+use daemonplane::engine::daemonset_util::target_node_name;
 use daemonplane::engine::manage::{
     DEFAULT_BURST, DeleteReason, ManageContext, Plan, Planner, all_removed, claimed_pods, manage, remove_all,
 };
 use daemonplane::engine::model::{
     ControllerRef, Labels, Node, OWNER_UID_LABEL, Pod, PodPhase, REVISION_HASH_LABEL, Resources,
 };
-use daemonplane::engine::placement::target_node_name;
 use daemonplane::engine::pod::{PodOwner, daemon_pod};
 use daemonplane::engine::validation::{FieldErrorType, set_defaults, validate_daemon_set};
 use daemonplane::engine::view::{Applied, ClusterView};
