@@ -7,6 +7,7 @@ use k8s_openapi::api::core::v1::{NodeSelectorRequirement, NodeSelectorTerm};
 use super::label_view::LabelView;
 use crate::engine::atom::Atom;
 use crate::engine::atom_set::AtomSet;
+use crate::engine::validation::{is_qualified_name, is_valid_label_value};
 
 /// `metav1.ObjectNameField`: the only field key `matchFields` is meant to use.
 pub const OBJECT_NAME_FIELD: &str = "metadata.name";
@@ -131,7 +132,7 @@ fn compile_label_requirement(req: &NodeSelectorRequirement) -> Option<LabelRequi
     let values = req.values.as_deref().unwrap_or_default();
     // NewRequirement validates the key and every value (as label values) whatever the operator, so e.g. a
     // `Gt ["-1"]` is a parse error upstream ("-1" is not a valid label value).
-    if !is_label_key(&req.key) || !values.iter().all(|v| is_label_value(v)) {
+    if !is_qualified_name(&req.key).is_empty() || !values.iter().all(|v| is_valid_label_value(v).is_empty()) {
         return None;
     }
     let sorted = || AtomSet::sorted(values);
@@ -170,60 +171,6 @@ fn compile_field_requirement(req: &NodeSelectorRequirement) -> Option<FieldRequi
     })
 }
 
-// ---------------------------------------------------------------------------------------------------------
-// Label key / value validation (k8s.io/apimachinery/pkg/util/validation), needed because NewRequirement
-// rejects terms with invalid keys or values and the controller then never matches them.
-// ---------------------------------------------------------------------------------------------------------
-
-/// `IsLabelKey` (a.k.a. `IsQualifiedName`): `[prefix/]name`, prefix a DNS-1123 subdomain.
-fn is_label_key(key: &str) -> bool {
-    let (prefix, name) = match key.split_once('/') {
-        Some((prefix, name)) => (Some(prefix), name),
-        None => (None, key),
-    };
-    if let Some(prefix) = prefix
-        && (prefix.is_empty() || !is_dns1123_subdomain(prefix))
-    {
-        return false;
-    }
-    // A second '/' makes the name part invalid, which is_qualified_name_part rejects.
-    is_qualified_name_part(name)
-}
-
-/// `IsValidLabelValue`: empty, or a qualified-name part.
-fn is_label_value(value: &str) -> bool {
-    value.is_empty() || is_qualified_name_part(value)
-}
-
-/// `([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]`, at most 63 characters.
-fn is_qualified_name_part(s: &str) -> bool {
-    let b = s.as_bytes();
-    match (b.first(), b.last()) {
-        (Some(first), Some(last)) => {
-            b.len() <= 63
-                && first.is_ascii_alphanumeric()
-                && last.is_ascii_alphanumeric()
-                && b.iter().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'))
-        }
-        _ => false,
-    }
-}
-
-/// `IsDNS1123Subdomain`: at most 253 characters of dot-separated `[a-z0-9]([-a-z0-9]*[a-z0-9])?` labels.
-fn is_dns1123_subdomain(s: &str) -> bool {
-    let lower_alnum = |c: &u8| c.is_ascii_lowercase() || c.is_ascii_digit();
-    s.len() <= 253
-        && s.split('.').all(|label| {
-            let b = label.as_bytes();
-            match (b.first(), b.last()) {
-                (Some(first), Some(last)) => {
-                    lower_alnum(first) && lower_alnum(last) && b.iter().all(|c| lower_alnum(c) || *c == b'-')
-                }
-                _ => false,
-            }
-        })
-}
-
 #[cfg(test)]
 mod tests {
     use k8s_openapi::api::core::v1::PodTemplateSpec;
@@ -231,6 +178,7 @@ mod tests {
 
     use super::super::Placement;
     use super::super::fixtures::{DO_NOT_RUN, RUN, decide, node, required_terms, template};
+    use super::*;
 
     #[test]
     fn match_expression_operators() {
@@ -328,6 +276,37 @@ mod tests {
             let ds = required_terms(json!([{"matchExpressions": [requirement]}]));
             let expected = if want { RUN } else { DO_NOT_RUN };
             assert_eq!(decide(&ds, &n), expected, "{name}");
+        }
+    }
+
+    #[test]
+    fn a_requirement_with_an_invalid_key_or_value_never_compiles() {
+        let long_prefix = format!("{}.com/zone", "a".repeat(250));
+        let (n63, n64) = ("k".repeat(63), "k".repeat(64));
+        let rows: Vec<(&str, &str, bool)> = vec![
+            ("zone", "a", true),
+            ("example.com/zone", "", true),
+            ("a.b-c.d/Zone_1.x", "A-1_b.c", true),
+            (&n63, &n63, true),
+            (&n64, "a", false),
+            ("zone", &n64, false),
+            ("", "a", false),
+            ("example.com/", "a", false),
+            ("a..b/zone", "a", false),
+            ("-a.com/zone", "a", false),
+            (&long_prefix, "a", false),
+            ("zone-", "a", false),
+            ("zone", "a-", false),
+            ("zone", "a/b", false),
+            ("zöne", "a", false),
+        ];
+        for (key, value, valid) in rows {
+            let req = NodeSelectorRequirement {
+                key: key.to_owned(),
+                operator: NODE_SELECTOR_OP_IN.to_owned(),
+                values: Some(vec![value.to_owned()]),
+            };
+            assert_eq!(compile_label_requirement(&req).is_some(), valid, "{key:?} {value:?}");
         }
     }
 
