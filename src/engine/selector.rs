@@ -1,31 +1,6 @@
-//! Label selectors: apps/v1 `LabelSelector` matching, and the string form (`env=prod,tier!=web,gpu`) used to
-//! select clusters.
-
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
+//! The string form of a label selector (`env=prod,tier!=web,gpu`), used to select clusters.
 
 use super::model::Labels;
-
-/// upstream metav1.LabelSelectorAsSelector(...).Matches: matchLabels and matchExpressions ANDed. An empty
-/// selector matches everything; callers reject it where upstream does.
-pub fn label_selector_matches(selector: &LabelSelector, labels: &Labels) -> bool {
-    if let Some(match_labels) = &selector.match_labels
-        && !match_labels.iter().all(|(k, v)| labels.get(k) == Some(v))
-    {
-        return false;
-    }
-    selector.match_expressions.iter().flatten().all(|req| {
-        let values = req.values.as_deref().unwrap_or_default();
-        let got = labels.get(&req.key);
-        match req.operator.as_str() {
-            "In" => got.is_some_and(|v| values.contains(v)),
-            "NotIn" => got.is_none_or(|v| !values.contains(v)),
-            "Exists" => got.is_some(),
-            "DoesNotExist" => got.is_none(),
-            // Validation rejects other operators; an unknown one selects nothing, as upstream's parse error does.
-            _ => false,
-        }
-    })
-}
 
 /// One requirement of a string selector.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -130,26 +105,9 @@ fn parse_requirement(part: &str) -> Result<Requirement, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelectorRequirement;
 
     fn labels(pairs: &[(&str, &str)]) -> Labels {
         pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
-    }
-
-    #[test]
-    fn label_selector_ands_labels_and_expressions() {
-        let sel = LabelSelector {
-            match_labels: Some([("app".to_string(), "x".to_string())].into()),
-            match_expressions: Some(vec![LabelSelectorRequirement {
-                key: "tier".into(),
-                operator: "NotIn".into(),
-                values: Some(vec!["web".into()]),
-            }]),
-        };
-        assert!(label_selector_matches(&sel, &labels(&[("app", "x")])));
-        assert!(label_selector_matches(&sel, &labels(&[("app", "x"), ("tier", "db")])));
-        assert!(!label_selector_matches(&sel, &labels(&[("app", "x"), ("tier", "web")])));
-        assert!(!label_selector_matches(&sel, &labels(&[("app", "y")])));
     }
 
     #[test]
