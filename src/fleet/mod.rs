@@ -18,6 +18,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use kube::core::SelectorExt;
 use tokio::sync::{mpsc, watch};
 
 pub use catalog::{Catalog, CatalogEntry};
@@ -29,7 +30,7 @@ pub use rollout::{ClusterRollout, Rollout};
 pub use session::{CloseReason, Control, Report, ReportQuery, ShimAction, ShimEvent, ToShim};
 
 use crate::engine::model::Labels;
-use crate::engine::selector::Selector;
+use crate::engine::selector::parse_label_selector;
 use crate::store::{ClusterRecord, Store};
 
 /// Tunables of the fleet.
@@ -189,8 +190,8 @@ impl Fleet {
     }
 
     pub async fn list_clusters(&self, label_selector: &str) -> Result<Vec<ClusterView>, FleetError> {
-        let selector =
-            Selector::parse(label_selector).map_err(|e| FleetError::InvalidArgument(format!("label_selector: {e}")))?;
+        let selector = parse_label_selector(label_selector)
+            .map_err(|e| FleetError::InvalidArgument(format!("label_selector: {e}")))?;
         let records = self.inner.store.list_clusters().await?;
         Ok(records
             .into_iter()
