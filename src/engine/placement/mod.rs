@@ -28,7 +28,7 @@ pub use node_affinity::{
 pub use reasons::Reason;
 
 use label_view::LabelView;
-use node_affinity::{CompiledTerm, compile_term};
+use node_affinity::RequiredNodeAffinity;
 use reasons::render_term;
 use tolerations::{TaintEffect, TolerationTable};
 
@@ -65,9 +65,7 @@ pub struct PlacementPolicy {
     /// `template.spec.nodeSelector` as (slot, key, value): every key must exist with an equal value
     /// (not validated upstream).
     node_selector: Vec<(usize, Atom, Atom)>,
-    /// Required node affinity: `None` when absent (matches every node); otherwise the terms that can match
-    /// (ORed). An empty list matches no node.
-    required_terms: Option<Vec<CompiledTerm>>,
+    required_affinity: RequiredNodeAffinity,
     /// Every required term as written, for [`Reason::NodeAffinityMismatch`].
     rendered_terms: Vec<String>,
     /// Every label key read by the selector and the terms; a requirement's slot indexes this list.
@@ -96,8 +94,7 @@ impl PlacementPolicy {
             .as_ref()
             .and_then(|a| a.node_affinity.as_ref())
             .and_then(|na| na.required_during_scheduling_ignored_during_execution.as_ref());
-        let required_terms =
-            required.map(|ns| ns.node_selector_terms.iter().filter_map(|t| compile_term(t, &mut keys)).collect());
+        let required_affinity = RequiredNodeAffinity::new(required, &mut keys);
         let rendered_terms =
             required.map(|ns| ns.node_selector_terms.iter().map(render_term).collect()).unwrap_or_default();
 
@@ -110,7 +107,7 @@ impl PlacementPolicy {
         PlacementPolicy {
             node_name,
             node_selector,
-            required_terms,
+            required_affinity,
             rendered_terms,
             label_keys: keys,
             tolerations: TolerationTable::new(&all),
@@ -138,7 +135,7 @@ impl PlacementPolicy {
         {
             return Placement::DO_NOT_RUN;
         }
-        if !self.fits_node_selector(&labels) || !self.fits_required_terms(&node.name, &labels) {
+        if !self.fits_node_selector(&labels) || !self.required_affinity.matches(&node.name, &labels) {
             return Placement::DO_NOT_RUN;
         }
         let mut untolerated_no_schedule = false;
@@ -184,7 +181,7 @@ impl PlacementPolicy {
                 should_continue_running = false;
             }
         }
-        if !self.fits_required_terms(&node.name, &labels) {
+        if !self.required_affinity.matches(&node.name, &labels) {
             reasons.push(Reason::NodeAffinityMismatch { terms: self.rendered_terms.clone() });
             should_continue_running = false;
         }
@@ -219,14 +216,6 @@ impl PlacementPolicy {
     /// `labels.SelectorFromSet(spec.nodeSelector)`: every key present with an equal value.
     fn fits_node_selector(&self, labels: &LabelView<'_>) -> bool {
         self.node_selector.iter().all(|(slot, key, want)| labels.get(*slot, key).is_some_and(|got| got.is(want)))
-    }
-
-    /// Required node affinity: absent matches all; otherwise any term (ORed).
-    fn fits_required_terms(&self, node_name: &Atom, labels: &LabelView<'_>) -> bool {
-        match &self.required_terms {
-            None => true,
-            Some(terms) => terms.iter().any(|t| t.matches(node_name, labels)),
-        }
     }
 
     /// `TolerationsTolerateTaint` over the pod's tolerations (defaults included).

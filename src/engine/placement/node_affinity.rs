@@ -2,7 +2,7 @@
 //! (newNodeSelectorTerm, nodeSelectorRequirementsAsSelector, nodeSelectorRequirementsAsFieldSelector) with
 //! `labels.Requirement` matching, Gt/Lt included. A term upstream cannot parse is dropped at compile time.
 
-use k8s_openapi::api::core::v1::{NodeSelectorRequirement, NodeSelectorTerm};
+use k8s_openapi::api::core::v1::{NodeSelector, NodeSelectorRequirement, NodeSelectorTerm};
 
 use super::label_view::LabelView;
 use crate::engine::atom::Atom;
@@ -89,16 +89,38 @@ impl FieldRequirement {
     }
 }
 
+/// `requiredDuringSchedulingIgnoredDuringExecution`: `None` when absent (matches every node); otherwise the
+/// terms that can match, ORed (none left matches no node).
+#[derive(Clone, Debug)]
+pub(super) struct RequiredNodeAffinity(Option<Vec<CompiledTerm>>);
+
+impl RequiredNodeAffinity {
+    /// Each term's label keys get a slot in `keys`.
+    pub(super) fn new(required: Option<&NodeSelector>, keys: &mut AtomSet) -> Self {
+        RequiredNodeAffinity(
+            required.map(|ns| ns.node_selector_terms.iter().filter_map(|t| compile_term(t, keys)).collect()),
+        )
+    }
+
+    /// Absent matches all; otherwise any term.
+    pub(super) fn matches(&self, node_name: &Atom, labels: &LabelView<'_>) -> bool {
+        match &self.0 {
+            None => true,
+            Some(terms) => terms.iter().any(|t| t.matches(node_name, labels)),
+        }
+    }
+}
+
 /// A non-empty `nodeSelectorTerm` without parse errors.
 #[derive(Clone, Debug)]
-pub(super) struct CompiledTerm {
+struct CompiledTerm {
     labels: Vec<LabelRequirement>,
     fields: Vec<FieldRequirement>,
 }
 
 impl CompiledTerm {
     /// `nodeSelectorTerm.match`: matchExpressions AND matchFields.
-    pub(super) fn matches(&self, node_name: &Atom, labels: &LabelView<'_>) -> bool {
+    fn matches(&self, node_name: &Atom, labels: &LabelView<'_>) -> bool {
         // Fields first: a name comparison is cheaper than a label check.
         self.fields_match(node_name) && self.labels.iter().all(|r| r.matches(labels))
     }
@@ -113,7 +135,7 @@ impl CompiledTerm {
 
 /// `newNodeSelectorTerm`; `None` for an empty term (matches nothing) or a term with a parse error
 /// (`LazyErrorNodeSelector` skips it), so only terms that can match are kept.
-pub(super) fn compile_term(term: &NodeSelectorTerm, keys: &mut AtomSet) -> Option<CompiledTerm> {
+fn compile_term(term: &NodeSelectorTerm, keys: &mut AtomSet) -> Option<CompiledTerm> {
     let expressions = term.match_expressions.as_deref().unwrap_or_default();
     let fields = term.match_fields.as_deref().unwrap_or_default();
     if expressions.is_empty() && fields.is_empty() {
