@@ -22,13 +22,13 @@ use daemonplane::apiserver::defaults::set_defaults;
 use daemonplane::apiserver::field::FieldErrorType;
 use daemonplane::engine::backoff::{FailedPodBackoff, INITIAL_BACKOFF};
 use daemonplane::engine::daemonset::CompiledDaemonSet;
+use daemonplane::engine::daemonset_util::target_node_name;
 use daemonplane::engine::manage::{
     DEFAULT_BURST, DeleteReason, ManageContext, Plan, Planner, all_removed, claimed_pods, manage, remove_all,
 };
 use daemonplane::engine::model::{
     ControllerRef, Labels, Node, OWNER_UID_LABEL, Pod, PodPhase, REVISION_HASH_LABEL, Resources,
 };
-use daemonplane::engine::placement::target_node_name;
 use daemonplane::engine::pod::{PodOwner, daemon_pod};
 use daemonplane::engine::view::{Applied, ClusterView};
 use k8s_openapi::api::apps::v1::DaemonSet;

@@ -5,6 +5,7 @@ pub mod atom;
 mod atom_set;
 pub mod backoff;
 pub mod daemonset;
+pub mod daemonset_util;
 pub mod explain;
 pub mod fit;
 pub mod label_set;

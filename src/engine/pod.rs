@@ -4,11 +4,11 @@
 use k8s_openapi::api::core::v1::{Pod, PodTemplateSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
+use super::daemonset_util::{add_default_tolerations, replace_node_name_node_affinity};
 use super::model::{
     ACTION_ID_ANNOTATION, MANAGED_BY_LABEL, MANAGED_BY_VALUE, OWNER_NAME_ANNOTATION, OWNER_UID_LABEL,
     REVISION_HASH_LABEL,
 };
-use super::placement::{add_default_tolerations, replace_node_name_node_affinity};
 
 /// upstream's generateName: the base is cut to 58 characters and 5 characters are appended.
 const MAX_GENERATED_BASE: usize = 58;
@@ -78,7 +78,7 @@ pub fn daemon_pod(template: &PodTemplateSpec, owner: PodOwner<'_>, node: &str, n
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::placement::target_node_name;
+    use crate::engine::daemonset_util::target_node_name;
 
     #[test]
     fn pod_names_are_deterministic_and_bounded() {

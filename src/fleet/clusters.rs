@@ -9,8 +9,9 @@ use crate::apiserver::metadata::validate_labels_at;
 // Cluster names are DNS-1123 labels, so they fit in label values and hostnames.
 use crate::apiserver::names::validate_dns1123_label_at;
 use crate::engine::model::Labels;
-use crate::engine::selector::Selector;
+use crate::engine::selector::parse_label_selector;
 use crate::store::ClusterRecord;
+use kube::core::SelectorExt;
 
 impl Fleet {
     /// Registers a cluster and returns it with its one-time token.
@@ -43,7 +44,7 @@ impl Fleet {
     }
 
     pub async fn list_clusters(&self, label_selector: &str) -> Result<Vec<ClusterView>, FleetError> {
-        let selector = Selector::parse(label_selector)
+        let selector = parse_label_selector(label_selector)
             .map_err(|e| FleetError::invalid(FieldError::invalid_value("label_selector", label_selector, e)))?;
         let records = self.inner.store.list_clusters().await?;
         Ok(records

@@ -5,9 +5,9 @@
 use k8s_openapi::api::core::v1::{Node, Pod, PodSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
+use crate::engine::daemonset_util::target_node_name;
 use crate::engine::fit::{PodDemand, QuantityError, RESOURCE_CPU, RESOURCE_MEMORY, parse_bytes, parse_cpu_millis};
 use crate::engine::model::{MANAGED_BY_LABEL, MANAGED_BY_VALUE, REVISION_HASH_LABEL};
-use crate::engine::placement::target_node_name;
 use crate::pb;
 
 /// `v1.ResourcePods`.

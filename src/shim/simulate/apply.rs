@@ -9,9 +9,9 @@ use k8s_openapi::api::core::v1::{Pod, PodSpec};
 
 use super::state::{Health, PodKey, SimPod, now};
 use super::{Shared, SimCluster};
+use crate::engine::daemonset_util::target_node_name;
 use crate::engine::fit::PodDemand;
 use crate::engine::model::{ACTION_ID_ANNOTATION, MANAGED_BY_LABEL, MANAGED_BY_VALUE, REVISION_HASH_LABEL};
-use crate::engine::placement::target_node_name;
 use crate::pb;
 use crate::shim::{Applier, Outcome};
 

@@ -10,8 +10,8 @@ use super::config::{
     ARCH_LABEL, CONTROL_PLANE_LABEL, HOSTNAME_LABEL, OS_LABEL, REGION_LABEL, SimConfig, SimNode, ZONE_LABEL,
     healthy_conditions,
 };
+use crate::engine::daemonset_util::TAINT_EFFECT_NO_SCHEDULE;
 use crate::engine::fit::{BIND_ALL_HOST_IP, PROTOCOL_TCP};
-use crate::engine::placement::TAINT_EFFECT_NO_SCHEDULE;
 use crate::pb;
 
 /// Label of the GPU pool.

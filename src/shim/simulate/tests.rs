@@ -7,7 +7,7 @@ use k8s_openapi::api::core::v1::PodTemplateSpec;
 use serde_json::json;
 
 use super::*;
-use crate::engine::placement::TAINT_NODE_NOT_READY;
+use crate::engine::daemonset_util::TAINT_NODE_NOT_READY;
 use crate::engine::pod::{PodOwner, daemon_pod};
 use crate::shim::{Applier, Outcome};
 
