@@ -48,6 +48,12 @@ pub struct FleetConfig {
     pub max_message_bytes: usize,
     /// An action not confirmed within this time no longer blocks a new one (upstream's expectations TTL).
     pub action_timeout: Duration,
+    /// Most registered clusters.
+    pub max_clusters: usize,
+    /// Most DaemonSets (those being deleted included).
+    pub max_daemonsets: usize,
+    /// Most nodes in one cluster's view, whether a snapshot or node upserts bring them.
+    pub max_nodes_per_cluster: usize,
 }
 
 impl Default for FleetConfig {
@@ -58,6 +64,10 @@ impl Default for FleetConfig {
             burst: crate::engine::manage::DEFAULT_BURST,
             max_message_bytes: 4 * 1024 * 1024,
             action_timeout: Duration::from_secs(300),
+            max_clusters: 1_000,
+            max_daemonsets: 1_000,
+            // Room for 5,000-node clusters growing fourfold.
+            max_nodes_per_cluster: 20_000,
         }
     }
 }
@@ -124,6 +134,8 @@ pub(crate) struct Inner {
     next_session: AtomicU64,
     /// Serializes DaemonSet writes within this replica; the store's generation check guards across replicas.
     writes: tokio::sync::Mutex<()>,
+    /// Serializes cluster registrations, so that concurrent ones cannot pass the cluster limit together.
+    registrations: tokio::sync::Mutex<()>,
     /// Bumped whenever a stored status or DaemonSet changes; rollout watchers wait on it.
     status_epoch: watch::Sender<u64>,
     shutting_down: std::sync::atomic::AtomicBool,
@@ -153,6 +165,7 @@ impl Fleet {
                 sessions: Mutex::new(HashMap::new()),
                 next_session: AtomicU64::new(1),
                 writes: tokio::sync::Mutex::new(()),
+                registrations: tokio::sync::Mutex::new(()),
                 status_epoch: watch::channel(0).0,
                 shutting_down: std::sync::atomic::AtomicBool::new(false),
                 live_actors: watch::channel(0).0,
