@@ -17,6 +17,7 @@ mod slow_start;
 pub mod token;
 
 use std::collections::HashMap;
+use std::num::NonZeroU32;
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -54,6 +55,10 @@ pub struct FleetConfig {
     pub max_daemonsets: usize,
     /// Most nodes in one cluster's view, whether a snapshot or node upserts bring them.
     pub max_nodes_per_cluster: usize,
+    /// Messages per second one shim session may send, sustained; a snapshot chunk is one message.
+    pub shim_events_per_second: NonZeroU32,
+    /// Messages a shim session may send at once above that rate (a token bucket's size).
+    pub shim_event_burst: NonZeroU32,
 }
 
 impl Default for FleetConfig {
@@ -68,6 +73,9 @@ impl Default for FleetConfig {
             max_daemonsets: 1_000,
             // Room for 5,000-node clusters growing fourfold.
             max_nodes_per_cluster: 20_000,
+            // A 5,000-node cluster may report every node and its daemon pod at once, twice over, unthrottled.
+            shim_events_per_second: NonZeroU32::new(20_000).expect("not zero"),
+            shim_event_burst: NonZeroU32::new(20_000).expect("not zero"),
         }
     }
 }
