@@ -1,10 +1,17 @@
 //! The command line of the `daemonplane` binary, in the library so tests can check what the deploy manifests
 //! and the README pass to it.
 
+use std::fmt;
 use std::net::SocketAddr;
+use std::num::NonZeroU32;
 use std::path::PathBuf;
+use std::str::FromStr;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
+
+use crate::fleet::FleetConfig;
+use crate::server::TransportLimits;
 
 #[derive(Debug, Parser)]
 #[command(name = "daemonplane", version, about = "The Kubernetes DaemonSet controller as one fleet-wide gRPC service")]
@@ -57,6 +64,101 @@ pub struct ServeArgs {
     /// A platform certificate's role: NAME=ROLE or NAME=ROLE:NAMESPACE,… (viewer, operator, admin); repeatable.
     #[arg(long = "platform-role", value_name = "NAME=ROLE[:NAMESPACES]", value_parser = parse_platform_role)]
     pub platform_roles: Vec<(String, crate::api::auth::PlatformGrant)>,
+    #[command(flatten)]
+    pub limits: LimitArgs,
+}
+
+/// What the service takes on before it refuses or slows a caller.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Limits")]
+pub struct LimitArgs {
+    /// Streams one HTTP/2 connection may have open at once; a client holds further calls until one ends.
+    #[arg(long, env = "DAEMONPLANE_MAX_CONCURRENT_STREAMS", value_name = "N",
+        default_value_t = TransportLimits::default().max_concurrent_streams,
+        value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_concurrent_streams: u32,
+    /// How often an idle HTTP/2 connection is pinged.
+    #[arg(long, env = "DAEMONPLANE_HTTP2_KEEPALIVE_INTERVAL", value_name = "DURATION",
+        default_value_t = CliDuration(TransportLimits::default().http2_keepalive_interval))]
+    pub http2_keepalive_interval: CliDuration,
+    /// A keepalive ping not answered within this time closes the connection.
+    #[arg(long, env = "DAEMONPLANE_HTTP2_KEEPALIVE_TIMEOUT", value_name = "DURATION",
+        default_value_t = CliDuration(TransportLimits::default().http2_keepalive_timeout))]
+    pub http2_keepalive_timeout: CliDuration,
+    /// Longest a unary FleetService call may take (a client's shorter deadline wins); streams are not bounded.
+    #[arg(long, env = "DAEMONPLANE_REQUEST_TIMEOUT", value_name = "DURATION",
+        default_value_t = CliDuration(TransportLimits::default().request_timeout))]
+    pub request_timeout: CliDuration,
+    /// Largest message accepted, in bytes (at most 64 MiB).
+    #[arg(long, env = "DAEMONPLANE_MAX_MESSAGE_BYTES", value_name = "BYTES",
+        default_value_t = FleetConfig::default().max_message_bytes,
+        value_parser = clap::builder::RangedU64ValueParser::<usize>::new()
+            .range(1024..=crate::server::TRANSPORT_MAX_MESSAGE as u64))]
+    pub max_message_bytes: usize,
+    /// Most registered clusters.
+    #[arg(long, env = "DAEMONPLANE_MAX_CLUSTERS", value_name = "N", default_value_t = FleetConfig::default().max_clusters)]
+    pub max_clusters: usize,
+    /// Most DaemonSets.
+    #[arg(long, env = "DAEMONPLANE_MAX_DAEMONSETS", value_name = "N",
+        default_value_t = FleetConfig::default().max_daemonsets)]
+    pub max_daemonsets: usize,
+    /// Most nodes one cluster may report.
+    #[arg(long, env = "DAEMONPLANE_MAX_NODES_PER_CLUSTER", value_name = "N",
+        default_value_t = FleetConfig::default().max_nodes_per_cluster)]
+    pub max_nodes_per_cluster: usize,
+    /// Messages per second one shim may send, sustained; a faster shim's stream is read at this rate.
+    #[arg(long, env = "DAEMONPLANE_SHIM_EVENTS_PER_SECOND", value_name = "N",
+        default_value_t = FleetConfig::default().shim_events_per_second)]
+    pub shim_events_per_second: NonZeroU32,
+    /// Messages one shim may send at once above that rate.
+    #[arg(long, env = "DAEMONPLANE_SHIM_EVENT_BURST", value_name = "N",
+        default_value_t = FleetConfig::default().shim_event_burst)]
+    pub shim_event_burst: NonZeroU32,
+}
+
+impl LimitArgs {
+    /// Sets these limits on a fleet and transport configuration.
+    pub fn apply(&self, fleet: &mut FleetConfig, transport: &mut TransportLimits) {
+        *transport = TransportLimits {
+            max_concurrent_streams: self.max_concurrent_streams,
+            http2_keepalive_interval: self.http2_keepalive_interval.0,
+            http2_keepalive_timeout: self.http2_keepalive_timeout.0,
+            request_timeout: self.request_timeout.0,
+        };
+        fleet.max_message_bytes = self.max_message_bytes;
+        fleet.max_clusters = self.max_clusters;
+        fleet.max_daemonsets = self.max_daemonsets;
+        fleet.max_nodes_per_cluster = self.max_nodes_per_cluster;
+        fleet.shim_events_per_second = self.shim_events_per_second;
+        fleet.shim_event_burst = self.shim_event_burst;
+    }
+}
+
+/// A duration on the command line: `30s`, `1m30s`, `500ms`, or ISO 8601 (`PT30S`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CliDuration(pub Duration);
+
+impl FromStr for CliDuration {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        let signed: jiff::SignedDuration = text.parse().map_err(|e| format!("{text:?}: {e}"))?;
+        let duration = Duration::try_from(signed).map_err(|_| format!("{text:?}: a duration cannot be negative"))?;
+        if duration.is_zero() {
+            return Err(format!("{text:?}: must be longer than zero"));
+        }
+        Ok(CliDuration(duration))
+    }
+}
+
+impl fmt::Display for CliDuration {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The friendly form (`30s`), as the flags take it.
+        match jiff::SignedDuration::try_from(self.0) {
+            Ok(d) => write!(f, "{d:#}"),
+            Err(_) => write!(f, "{:?}", self.0),
+        }
+    }
 }
 
 fn parse_platform_role(text: &str) -> Result<(String, crate::api::auth::PlatformGrant), String> {
@@ -160,6 +262,37 @@ mod tests {
         assert!(error.to_string().contains("NAME=ROLE"), "{error}");
         let error = parse(&["serve", "--platform-role", "ci=root"]).expect_err("unknown role");
         assert!(error.to_string().contains("unknown role"), "{error}");
+    }
+
+    #[test]
+    fn limits_have_the_configuration_defaults_and_take_durations() {
+        let Command::Serve(args) = parse(&["serve"]).unwrap().command else { panic!("not serve") };
+        let (mut fleet, mut transport) = (FleetConfig::default(), TransportLimits::default());
+        args.limits.apply(&mut fleet, &mut transport);
+        assert_eq!(transport, TransportLimits::default());
+        let defaults = FleetConfig::default();
+        assert_eq!(
+            (fleet.max_message_bytes, fleet.max_clusters, fleet.max_daemonsets, fleet.max_nodes_per_cluster),
+            (
+                defaults.max_message_bytes,
+                defaults.max_clusters,
+                defaults.max_daemonsets,
+                defaults.max_nodes_per_cluster
+            )
+        );
+        assert_eq!(args.limits.request_timeout.to_string(), "30s");
+
+        let cli = parse(&["serve", "--request-timeout", "1m30s", "--http2-keepalive-interval", "500ms"]).unwrap();
+        let Command::Serve(args) = cli.command else { panic!("not serve") };
+        assert_eq!(args.limits.request_timeout, CliDuration(Duration::from_secs(90)));
+        assert_eq!(args.limits.http2_keepalive_interval, CliDuration(Duration::from_millis(500)));
+        for bad in ["0s", "-5s", "soon"] {
+            let error = parse(&["serve", &format!("--request-timeout={bad}")]).expect_err("refused");
+            assert!(error.to_string().contains("--request-timeout"), "{error}");
+        }
+        parse(&["serve", "--shim-events-per-second", "0"]).expect_err("a rate of zero");
+        parse(&["serve", "--max-concurrent-streams", "0"]).expect_err("no streams at all");
+        parse(&["serve", "--max-message-bytes", "100000000"]).expect_err("above the transport's ceiling");
     }
 
     #[test]

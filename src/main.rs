@@ -33,6 +33,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
             let mut config = ServerConfig::new(bootstrap);
             config.auth.trust_domain = args.trust_domain;
             config.auth.platform_grants = args.platform_roles.into_iter().collect();
+            args.limits.apply(&mut config.fleet, &mut config.transport);
             if let (Some(cert), Some(key)) = (args.tls_cert, args.tls_key) {
                 let tls = ServerTls::from_files(&cert, &key)?;
                 config.tls = Some(match args.tls_client_ca {

@@ -11,7 +11,7 @@ use tokio_stream::wrappers::TcpListenerStream;
 use tonic::transport::{Certificate, Identity, Server, ServerTlsConfig};
 
 use crate::api::auth::{AuthConfig, Authenticator};
-use crate::api::{FleetApi, ShimApi, limit_request};
+use crate::api::{DeadlineLayer, FleetApi, ShimApi, limit_request};
 use crate::fleet::api_tokens::BOOTSTRAP_TOKEN_NAME;
 use crate::fleet::{Fleet, FleetConfig};
 use crate::pb;
@@ -26,7 +26,37 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 const ACTOR_DRAIN: Duration = Duration::from_secs(5);
 
 /// The codec's own ceiling, above the fleet's limit so that the limit layer, which can say why, answers first.
-const TRANSPORT_MAX_MESSAGE: usize = 64 * 1024 * 1024;
+pub const TRANSPORT_MAX_MESSAGE: usize = 64 * 1024 * 1024;
+
+/// hyper's own bound on streams a peer's frames made the server reset, which tonic turns off unless set:
+/// without it a peer can make the server do the work of an unbounded stream of resets.
+const MAX_LOCAL_ERROR_RESET_STREAMS: usize = 1024;
+
+/// Limits of the gRPC transport: per HTTP/2 connection, and per call.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TransportLimits {
+    /// Streams one connection may have open at once (SETTINGS_MAX_CONCURRENT_STREAMS): a client holds further
+    /// calls until one ends, and a stream opened anyway is reset with REFUSED_STREAM. Bounds what a peer can
+    /// make the server do by opening and resetting streams (Rapid Reset, CVE-2023-44487).
+    pub max_concurrent_streams: u32,
+    /// How often an idle connection is pinged.
+    pub http2_keepalive_interval: Duration,
+    /// A ping not answered within this time closes the connection.
+    pub http2_keepalive_timeout: Duration,
+    /// Longest a unary FleetService call may take; a client's shorter `grpc-timeout` wins.
+    pub request_timeout: Duration,
+}
+
+impl Default for TransportLimits {
+    fn default() -> Self {
+        TransportLimits {
+            max_concurrent_streams: 128,
+            http2_keepalive_interval: Duration::from_secs(20),
+            http2_keepalive_timeout: Duration::from_secs(20),
+            request_timeout: Duration::from_secs(30),
+        }
+    }
+}
 
 /// The certificate chain and private key the service presents, PEM-encoded, and optionally the CA that
 /// client certificates must chain to.
@@ -75,6 +105,7 @@ pub enum Bootstrap {
 #[derive(Clone)]
 pub struct ServerConfig {
     pub fleet: FleetConfig,
+    pub transport: TransportLimits,
     /// TLS (and client certificates); plaintext without it.
     pub tls: Option<ServerTls>,
     /// How callers are identified.
@@ -87,6 +118,7 @@ impl ServerConfig {
     pub fn new(bootstrap: Bootstrap) -> Self {
         ServerConfig {
             fleet: FleetConfig::default(),
+            transport: TransportLimits::default(),
             tls: None,
             auth: AuthConfig { trust_domain: DEFAULT_TRUST_DOMAIN.to_string(), ..AuthConfig::default() },
             bootstrap,
@@ -146,7 +178,7 @@ pub async fn serve(
     config: ServerConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let ServerConfig { fleet: config, tls, auth, bootstrap } = config;
+    let ServerConfig { fleet: config, transport, tls, auth, bootstrap } = config;
     let message_limit = config.max_message_bytes;
     let fleet = Fleet::new(store, config).await?;
     bootstrap_admin(&fleet, &bootstrap).await?;
@@ -183,11 +215,14 @@ pub async fn serve(
         builder = builder.tls_config(tls.config()).context("configuring TLS")?;
     }
     let server = builder
-        .http2_keepalive_interval(Some(Duration::from_secs(20)))
-        .http2_keepalive_timeout(Some(Duration::from_secs(20)))
+        .max_concurrent_streams(transport.max_concurrent_streams)
+        .http2_max_local_error_reset_streams(Some(MAX_LOCAL_ERROR_RESET_STREAMS))
+        .http2_keepalive_interval(Some(transport.http2_keepalive_interval))
+        .http2_keepalive_timeout(Some(transport.http2_keepalive_timeout))
         .trace_fn(|req| tracing::info_span!("grpc", path = %req.uri().path()))
         // Every message of every service, unary or streamed, is at most the fleet's limit.
         .layer(tower::util::MapRequestLayer::new(limit_request(message_limit)))
+        .layer(DeadlineLayer::new(transport.request_timeout))
         .add_service(health)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)

@@ -2,11 +2,13 @@
 
 pub mod auth;
 mod convert;
+mod deadline;
 mod fleet_service;
 mod limit;
 mod shim_service;
 mod status;
 
+pub use deadline::DeadlineLayer;
 pub use fleet_service::FleetApi;
 pub use limit::limit_request;
 pub use shim_service::ShimApi;

@@ -1,9 +1,11 @@
 //! daemonplane.v1.ShimService: authenticates the stream, checks each message, and pumps model events to the
 //! cluster's actor and its commands back out.
 
+use std::num::NonZeroU32;
 use std::pin::Pin;
 use std::time::Duration;
 
+use governor::{DefaultDirectRateLimiter, Quota};
 use tokio::sync::mpsc;
 use tokio_stream::Stream;
 use tokio_stream::wrappers::ReceiverStream;
@@ -30,6 +32,44 @@ pub struct ShimApi {
 impl ShimApi {
     pub fn new(fleet: Fleet, auth: Authenticator) -> Self {
         ShimApi { fleet, auth }
+    }
+}
+
+/// What one shim session may send: a token bucket of `burst` messages refilled at `per_second`. Over it, the
+/// session's stream is not read, so HTTP/2 flow control makes that shim, and no other, wait. Every message
+/// costs one token, a snapshot chunk too: a chunk is bounded by the message size limit, so even a 20,000-node
+/// snapshot is a handful of tokens and arrives at full speed, while a shim cannot escape its rate by sending
+/// snapshot after snapshot.
+struct EventBudget {
+    limiter: DefaultDirectRateLimiter,
+    per_second: NonZeroU32,
+    /// The first wait of a session is logged, not every one.
+    warned: bool,
+}
+
+impl EventBudget {
+    fn new(per_second: NonZeroU32, burst: NonZeroU32) -> Self {
+        EventBudget {
+            limiter: DefaultDirectRateLimiter::direct(Quota::per_second(per_second).allow_burst(burst)),
+            per_second,
+            warned: false,
+        }
+    }
+
+    /// Takes one message's token, waiting for it when the session is over its rate.
+    async fn spend(&mut self, cluster: &str) {
+        if self.limiter.check().is_ok() {
+            return;
+        }
+        if !self.warned {
+            self.warned = true;
+            tracing::warn!(
+                cluster,
+                per_second = self.per_second.get(),
+                "shim sends faster than its event rate (--shim-events-per-second); reading its stream at that rate"
+            );
+        }
+        self.limiter.until_ready().await;
     }
 }
 
@@ -152,11 +192,16 @@ impl ShimService for ShimApi {
             }
         });
         // Events in: a bad message ends this stream with its reason; other clusters are untouched.
-        let events = session.events;
+        let (events, cluster) = (session.events, session.cluster);
+        let config = self.fleet.config();
+        let mut budget = EventBudget::new(config.shim_events_per_second, config.shim_event_burst);
         tokio::spawn(async move {
             loop {
                 let next = tokio::select! {
-                    next = inbound.message() => next,
+                    next = async {
+                        budget.spend(&cluster).await;
+                        inbound.message().await
+                    } => next,
                     _ = tx.closed() => break,
                 };
                 let message = match next {

@@ -48,6 +48,7 @@ pub fn close_status(cluster: &str, reason: CloseReason) -> Status {
         }
         CloseReason::HeartbeatTimeout => Status::unavailable("no message from the shim within the heartbeat timeout"),
         CloseReason::Protocol(m) => Status::failed_precondition(m),
+        CloseReason::LimitExceeded(m) => Status::resource_exhausted(m),
         CloseReason::Unavailable(m) => Status::unavailable(m),
     }
 }

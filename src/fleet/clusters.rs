@@ -19,6 +19,13 @@ impl Fleet {
         let mut errors = validate_dns1123_label_at(name, "name");
         errors.extend(validate_labels_at(&labels, "labels"));
         FleetError::check(errors)?;
+        let _registering = self.inner.registrations.lock().await;
+        let limit = self.inner.config.max_clusters;
+        if self.inner.store.list_clusters().await?.len() >= limit {
+            return Err(FleetError::LimitExceeded(format!(
+                "cannot register cluster {name:?}: daemonplane holds at most {limit} clusters (--max-clusters)"
+            )));
+        }
         let token = token::generate(token::SHIM_PREFIX);
         let record = ClusterRecord {
             name: name.to_string(),

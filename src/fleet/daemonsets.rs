@@ -122,6 +122,13 @@ impl Fleet {
         let now = Utc::now();
         let (write, outcome) = match existing {
             None => {
+                let limit = self.inner.config.max_daemonsets;
+                if self.inner.catalog.borrow().entries.len() >= limit {
+                    return Err(FleetError::LimitExceeded(format!(
+                        "cannot create daemonset {namespace}/{name}: daemonplane holds at most {limit} DaemonSets \
+                         (--max-daemonsets)"
+                    )));
+                }
                 let current = construct_history(&[], &template, None);
                 let uid = uuid::Uuid::new_v4().to_string();
                 let record = DaemonSetRecord {

@@ -33,6 +33,8 @@ pub enum CloseReason {
     HeartbeatTimeout,
     /// The shim broke the protocol.
     Protocol(String),
+    /// The cluster grew past a configured limit.
+    LimitExceeded(String),
     /// The store failed; the shim should reconnect.
     Unavailable(String),
 }

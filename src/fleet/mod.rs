@@ -17,6 +17,7 @@ mod slow_start;
 pub mod token;
 
 use std::collections::HashMap;
+use std::num::NonZeroU32;
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -48,6 +49,16 @@ pub struct FleetConfig {
     pub max_message_bytes: usize,
     /// An action not confirmed within this time no longer blocks a new one (upstream's expectations TTL).
     pub action_timeout: Duration,
+    /// Most registered clusters.
+    pub max_clusters: usize,
+    /// Most DaemonSets (those being deleted included).
+    pub max_daemonsets: usize,
+    /// Most nodes in one cluster's view, whether a snapshot or node upserts bring them.
+    pub max_nodes_per_cluster: usize,
+    /// Messages per second one shim session may send, sustained; a snapshot chunk is one message.
+    pub shim_events_per_second: NonZeroU32,
+    /// Messages a shim session may send at once above that rate (a token bucket's size).
+    pub shim_event_burst: NonZeroU32,
 }
 
 impl Default for FleetConfig {
@@ -58,6 +69,13 @@ impl Default for FleetConfig {
             burst: crate::engine::manage::DEFAULT_BURST,
             max_message_bytes: 4 * 1024 * 1024,
             action_timeout: Duration::from_secs(300),
+            max_clusters: 1_000,
+            max_daemonsets: 1_000,
+            // Room for 5,000-node clusters growing fourfold.
+            max_nodes_per_cluster: 20_000,
+            // A 5,000-node cluster may report every node and its daemon pod at once, twice over, unthrottled.
+            shim_events_per_second: NonZeroU32::new(20_000).expect("not zero"),
+            shim_event_burst: NonZeroU32::new(20_000).expect("not zero"),
         }
     }
 }
@@ -124,6 +142,8 @@ pub(crate) struct Inner {
     next_session: AtomicU64,
     /// Serializes DaemonSet writes within this replica; the store's generation check guards across replicas.
     writes: tokio::sync::Mutex<()>,
+    /// Serializes cluster registrations, so that concurrent ones cannot pass the cluster limit together.
+    registrations: tokio::sync::Mutex<()>,
     /// Bumped whenever a stored status or DaemonSet changes; rollout watchers wait on it.
     status_epoch: watch::Sender<u64>,
     shutting_down: std::sync::atomic::AtomicBool,
@@ -153,6 +173,7 @@ impl Fleet {
                 sessions: Mutex::new(HashMap::new()),
                 next_session: AtomicU64::new(1),
                 writes: tokio::sync::Mutex::new(()),
+                registrations: tokio::sync::Mutex::new(()),
                 status_epoch: watch::channel(0).0,
                 shutting_down: std::sync::atomic::AtomicBool::new(false),
                 live_actors: watch::channel(0).0,

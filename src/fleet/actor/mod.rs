@@ -55,6 +55,7 @@ impl ClusterActor {
         earlier: Vec<ActionIntent>,
     ) -> Self {
         let now = Utc::now();
+        let ingest = Ingest::new(fleet.config().max_nodes_per_cluster);
         ClusterActor {
             fleet,
             cluster,
@@ -62,7 +63,7 @@ impl ClusterActor {
             info,
             catalog,
             outbound,
-            ingest: Ingest::default(),
+            ingest,
             expectations: Expectations::default(),
             planning: Planning::default(),
             published: Published::default(),
